@@ -1,0 +1,2 @@
+"""Datasets and transforms."""
+from . import transforms  # noqa: F401

@@ -1,0 +1,2 @@
+"""Training-loop pieces (hooks)."""
+from . import hooks  # noqa: F401

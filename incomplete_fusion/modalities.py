@@ -1,0 +1,117 @@
+"""Modality specs: the one declaration of which inputs exist, in which order.
+
+A config declares an ordered list of modalities once (``modality_specs``); the
+loading transform, the backbone, visualisation and evaluation all read that same
+list, so nothing hard-codes "rgb". The image tensor holds the channels of all
+declared modalities concatenated in declared order; pixels without data are NaN.
+"""
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+KINDS = ('continuous', 'categorical')
+
+
+class UnknownModalityError(ValueError):
+    """A modality name that is not among the declared modality specs."""
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """One input modality.
+
+    Args:
+        name: unique name used in configs and on the command line (``sar``).
+        channels: number of image channels of this modality.
+        kind: ``'continuous'`` (normalised reals) or ``'categorical'`` (class
+            indices, embedded by the backbone, never normalised).
+        num_classes: number of classes of a categorical modality.
+        norm: normalisation preset name or explicit statistics (see
+            ``incomplete_fusion.datasets.transforms``); ``None`` keeps raw values.
+        nodata: value treated as missing, overriding the file's own nodata.
+    """
+
+    name: str
+    channels: int
+    kind: str = 'continuous'
+    num_classes: Optional[int] = None
+    norm: Union[str, Mapping, None] = None
+    nodata: Optional[float] = None
+
+    def __post_init__(self):
+        if not self.name or not isinstance(self.name, str):
+            raise ValueError(f'modality name must be a non-empty string, got {self.name!r}')
+        if int(self.channels) < 1:
+            raise ValueError(f'modality {self.name!r}: channels must be >= 1, got {self.channels}')
+        if self.kind not in KINDS:
+            raise ValueError(f'modality {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}')
+        if self.kind == 'categorical':
+            if not self.num_classes or int(self.num_classes) < 2:
+                raise ValueError(f'categorical modality {self.name!r} needs num_classes >= 2')
+            if self.channels != 1:
+                raise ValueError(f'categorical modality {self.name!r} must have 1 channel')
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.kind == 'categorical'
+
+
+SpecLike = Union[ModalitySpec, Mapping]
+
+
+def parse_modalities(specs: Sequence[SpecLike]) -> Tuple[ModalitySpec, ...]:
+    """Turn config dicts into validated :class:`ModalitySpec` objects, order kept."""
+    if isinstance(specs, (str, bytes)) or not isinstance(specs, Iterable):
+        raise TypeError(f'modality specs must be a list of dicts, got {type(specs).__name__}')
+    parsed = tuple(s if isinstance(s, ModalitySpec) else ModalitySpec(**dict(s)) for s in specs)
+    if not parsed:
+        raise ValueError('at least one modality must be declared')
+    names = [s.name for s in parsed]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f'modality names must be unique, repeated: {duplicates}')
+    return parsed
+
+
+def modality_names(specs: Sequence[SpecLike]) -> Tuple[str, ...]:
+    return tuple(s.name for s in parse_modalities(specs))
+
+
+def channel_slices(specs: Sequence[SpecLike]) -> Dict[str, slice]:
+    """The channel range of each modality inside the concatenated image."""
+    slices, start = {}, 0
+    for spec in parse_modalities(specs):
+        slices[spec.name] = slice(start, start + spec.channels)
+        start += spec.channels
+    return slices
+
+
+def total_channels(specs: Sequence[SpecLike]) -> int:
+    return sum(s.channels for s in parse_modalities(specs))
+
+
+def resolve_active(active: Optional[Iterable[str]], specs: Sequence[SpecLike]) -> Tuple[str, ...]:
+    """Validate an active subset and return it in declared order.
+
+    ``None`` means all declared modalities. Unknown names raise
+    :class:`UnknownModalityError` listing the declared names.
+    """
+    declared = modality_names(specs)
+    if active is None:
+        return declared
+    if isinstance(active, str):
+        active = [active]
+    active = [str(a) for a in active]
+    unknown = [a for a in active if a not in declared]
+    if unknown:
+        raise UnknownModalityError(
+            f'unknown modality name(s) {unknown}; declared modalities are {list(declared)}')
+    if not active:
+        raise ValueError(f'the active modality subset is empty; declared: {list(declared)}')
+    return tuple(n for n in declared if n in active)
+
+
+def nonempty_subsets(names: Sequence[str]) -> List[Tuple[str, ...]]:
+    """All 2**M - 1 non-empty subsets, ordered by size, then declared order."""
+    names = tuple(names)
+    return [c for k in range(1, len(names) + 1) for c in combinations(names, k)]
