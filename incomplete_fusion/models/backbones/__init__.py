@@ -1,1 +1,4 @@
-"""Filled in by its own module files."""
+"""Backbones."""
+from .fusion_vit import FusionViT, FusionViTOutput
+
+__all__ = ['FusionViT', 'FusionViTOutput']

@@ -1,1 +1,4 @@
-"""Filled in by its own module files."""
+"""Necks."""
+from .pyramid_neck import FusionPyramidNeck
+
+__all__ = ['FusionPyramidNeck']

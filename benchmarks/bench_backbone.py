@@ -1,0 +1,154 @@
+"""Speed of FusionViT's masked attention and of the whole backbone (prints ratios).
+
+All figures come from one run on one machine; compare the ratios, not the
+absolute times across machines. Default run: about 2-3 minutes on 2 CPU cores.
+
+    python benchmarks/bench_backbone.py                # all sections, 2 threads
+    python benchmarks/bench_backbone.py --sections attention --threads 4
+
+Sections:
+  matmul     this machine's fp32 matmul throughput (GFLOP/s), the reference for
+             the backbone's achieved fraction;
+  attention  the masked self-attention op alone (q, k, v -> out), forward +
+             backward, block-sparse vs the dense oracle (SDPA + boolean mask),
+             batch 8, 256^2 (L = 256 tokens per modality), 3 and 4 modalities;
+  backbone   whole ViT-T backbone forward + backward throughput (img/s), batch 8,
+             256^2, 3 modalities, block-sparse vs dense attention;
+  subsets    inference forward time with 1, 2, 3 of 3 modalities present
+             (absent for the whole batch), relative to all present, and the
+             achieved fraction of the matmul throughput.
+"""
+import argparse
+import statistics
+import time
+from typing import Callable, List
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from incomplete_fusion.models.backbones import FusionViT
+from incomplete_fusion.models.layers import (AttentionMasks, block_sparse_masked_attention,
+                                             dense_masked_attention)
+
+SPECS3 = [dict(name='rgb', channels=3), dict(name='sar', channels=1), dict(name='dsm', channels=1)]
+SPECS4 = SPECS3 + [dict(name='dw', channels=1, kind='categorical', num_classes=9)]
+
+
+def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median seconds of ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_matmul(repeats: int) -> float:
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    seconds = timed(lambda: torch.mm(a, b), repeats, warmup=2)
+    gflops = 2 * n**3 / seconds / 1e9
+    print(f'[matmul] fp32 {n}x{n}x{n}: {seconds * 1e3:.1f} ms = {gflops:.1f} GFLOP/s')
+    return gflops
+
+
+def bench_attention(batch: int, tokens: int, repeats: int) -> None:
+    heads, head_dims = 3, 64  # ViT-T
+    for num_modalities in (3, 4):
+        k_blocks = num_modalities + 1
+        qkv = torch.randn(batch, k_blocks, tokens, 3, heads, head_dims, requires_grad=True)
+        available = torch.ones(batch, k_blocks, tokens, dtype=torch.bool)
+        g = torch.Generator().manual_seed(0)
+        partial = available.clone()
+        partial[:, :-1] &= torch.rand(batch, num_modalities, tokens, generator=g) > 0.1
+        partial[0, 0] = False  # a modality missing for one sample
+        for label, avail in (('all present', available), ('10% patches + 1 modality missing', partial)):
+            results = {}
+            for name, fn in (('block_sparse', block_sparse_masked_attention),
+                             ('dense', dense_masked_attention)):
+
+                def step(fn=fn):
+                    masks = AttentionMasks.from_available(avail)  # counted: built per forward
+                    q, k, v = qkv.unbind(3)
+                    fn(q, k, v, masks).sum().backward()
+
+                results[name] = timed(step, repeats)
+            print(f'[attention] M={num_modalities} {label:34s} fwd+bwd: block-sparse '
+                  f'{results["block_sparse"] * 1e3:7.1f} ms, dense oracle {results["dense"] * 1e3:7.1f} ms'
+                  f' -> speed-up {results["dense"] / results["block_sparse"]:.2f}x '
+                  f'(score-FLOP bound {(k_blocks**2) / (2 * num_modalities + 1):.2f}x)')
+
+
+def make_backbone(impl: str) -> FusionViT:
+    torch.manual_seed(0)
+    model = FusionViT(SPECS3, attention_impl=impl)
+    model.init_weights()
+    return model
+
+
+def bench_backbone(batch: int, size: int, repeats: int) -> None:
+    x = torch.randn(batch, 5, size, size)
+    results = {}
+    for impl in ('block_sparse', 'dense'):
+        model = make_backbone(impl).train()
+
+        def step(model=model):
+            model.zero_grad(set_to_none=True)
+            sum(m.mean() for m in model(x)).backward()
+
+        results[impl] = timed(step, repeats)
+    for impl, seconds in results.items():
+        print(f'[backbone] ViT-T 3 modalities fwd+bwd {impl:12s}: {seconds:6.2f} s/iter '
+              f'= {batch / seconds:5.2f} img/s')
+    print(f'[backbone] block-sparse speed-up over dense: {results["dense"] / results["block_sparse"]:.2f}x')
+
+
+def bench_subsets(batch: int, size: int, repeats: int, gflops: float) -> None:
+    model = make_backbone('block_sparse').eval()
+    names = ['rgb', 'sar', 'dsm']
+    slices = model.slices
+    times: List[float] = []
+    for present in (names, names[:2], names[:1]):
+        x = torch.randn(batch, 5, size, size)
+        for n in names:
+            if n not in present:
+                x[:, slices[n]] = float('nan')
+        with torch.no_grad():
+            seconds = timed(lambda x=x: model(x), repeats)
+            with FlopCounterMode(display=False) as counter:
+                model(x)
+        flops = counter.get_total_flops()
+        fraction = flops / seconds / 1e9 / gflops
+        times.append(seconds)
+        print(f'[subsets] forward with {len(present)}/3 present ({"+".join(present)}): '
+              f'{seconds * 1e3:7.1f} ms = {times[0] / seconds:.2f}x faster than all '
+              f'(relative time {seconds / times[0]:.2f}); {flops / 1e9:.1f} GFLOP -> '
+              f'{flops / seconds / 1e9:.1f} GFLOP/s = {100 * fraction:.0f}% of fp32 matmul')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--batch', type=int, default=8)
+    parser.add_argument('--size', type=int, default=256)
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--sections', nargs='+', default=['matmul', 'attention', 'backbone', 'subsets'],
+                        choices=['matmul', 'attention', 'backbone', 'subsets'])
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f'torch {torch.__version__}, {args.threads} threads, batch {args.batch}, {args.size}^2, '
+          f'median of {args.repeats}')
+    gflops = bench_matmul(5) if 'matmul' in args.sections or 'subsets' in args.sections else None
+    if 'attention' in args.sections:
+        bench_attention(args.batch, (args.size // 16)**2, args.repeats)
+    if 'backbone' in args.sections:
+        bench_backbone(args.batch, args.size, max(1, args.repeats - 1))
+    if 'subsets' in args.sections:
+        bench_subsets(args.batch, args.size, args.repeats, gflops)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,285 @@
+"""FusionViT: a ViT over per-modality tokens plus one fusion token per location.
+
+Per layer, the fusion token at each location first gathers from the present
+modality tokens there (modality attention), then all tokens run a self-attention
+in which a modality token sees only its own modality and fusion tokens see
+everything (masked attention), then an MLP. Dense outputs are the fusion tokens
+of the tapped layers as stride-``patch_size`` maps.
+
+Missing data: a modality's patch token exists when enough of its pixels are
+finite (NaN = missing). Absent tokens are never keys, so they influence nothing;
+a modality absent for the whole batch is not computed at all, so inference with
+fewer modalities costs less.
+"""
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+from torch import Tensor, nn
+
+from incomplete_fusion.modalities import channel_slices, parse_modalities, total_channels
+from incomplete_fusion.registry import MODELS
+
+from ..layers.attention import AttentionMasks
+from ..layers.fusion_layer import FusionLayer
+from ..layers.patch_embed import (ModalityPatchEmbed, PatchDropout, patch_availability,
+                                  sincos_2d_position_embedding, valid_pixels)
+
+__all__ = ['FusionViT', 'FusionViTOutput']
+
+Size2 = Union[int, Tuple[int, int]]
+
+
+def _pair(value: Size2) -> Tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+@dataclass
+class FusionViTOutput:
+    """Final tokens of :meth:`FusionViT.forward_tokens`.
+
+    Attributes:
+        modality_tokens: per declared modality ``(B, L, D)``, final-normed, zero
+            where the token is absent (and all zero for a modality absent from
+            the whole batch, which was not computed).
+        fusion_tokens: ``(B, L, D)`` final-normed fusion tokens.
+        available: per declared modality ``(B, L)`` bool: NaN rule AND
+            ``visible`` AND PatchDropout.
+        grid_size: ``(h, w)`` patch grid; ``L = h * w``, row-major.
+    """
+
+    modality_tokens: Dict[str, Tensor]
+    fusion_tokens: Tensor
+    available: Dict[str, Tensor]
+    grid_size: Tuple[int, int]
+
+
+@MODELS.register_module()
+class FusionViT(BaseModule):
+    """Incomplete-multimodal ViT with fusion tokens (Chen, Zhao & Bruzzone, 2024).
+
+    Args:
+        modalities: declared modality specs (dicts or ``ModalitySpec``), in the
+            channel order of the input tensor.
+        img_size: training image size; sets the learned fusion-token grid (other
+            sizes divisible by ``patch_size`` work, the grid is interpolated).
+        patch_size: patch size = output stride.
+        embed_dims, depth, num_heads, mlp_ratio: ViT sizes (default ViT-T).
+        out_indices: layers whose fusion tokens :meth:`forward` returns.
+        min_valid_fraction: a patch token exists when at least this fraction of
+            its pixels are valid.
+        masked_attention: modality tokens see only their own modality (off:
+            plain attention over all tokens).
+        modality_attention: per-location modality attention in every layer.
+            Both switches off is the MultiViT baseline.
+        attention_impl: ``'block_sparse'`` (fast) or ``'dense'`` (oracle) for
+            the masked attention.
+        patch_keep_ratio: PatchDropout keep ratio in training (1.0 = off).
+        dirichlet_alpha: PatchDropout's per-modality share concentration.
+        categorical_embed_dims: per-pixel embedding width of categorical inputs.
+        drop_path_rate: stochastic depth, linearly increasing over layers.
+        final_norm: LayerNorm on every output (taps and final tokens).
+        qkv_bias: bias in the attention projections.
+        init_cfg: mmengine init config, e.g. ``dict(type='Pretrained',
+            checkpoint=..., prefix='backbone.')``; ``None`` = ViT init.
+    """
+
+    def __init__(self,
+                 modalities: Sequence[Union[Mapping, object]],
+                 img_size: Size2 = 256,
+                 patch_size: int = 16,
+                 embed_dims: int = 192,
+                 depth: int = 12,
+                 num_heads: int = 3,
+                 mlp_ratio: float = 4.0,
+                 out_indices: Sequence[int] = (2, 5, 8, 11),
+                 min_valid_fraction: float = 0.5,
+                 masked_attention: bool = True,
+                 modality_attention: bool = True,
+                 attention_impl: str = 'block_sparse',
+                 patch_keep_ratio: float = 1.0,
+                 dirichlet_alpha: float = 1.0,
+                 categorical_embed_dims: int = 64,
+                 drop_path_rate: float = 0.0,
+                 final_norm: bool = True,
+                 qkv_bias: bool = True,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.specs = parse_modalities(modalities)
+        self.names = tuple(s.name for s in self.specs)
+        self.slices = channel_slices(self.specs)
+        self.in_channels = total_channels(self.specs)
+        self.patch_size = int(patch_size)
+        self.img_size = _pair(img_size)
+        if any(s % self.patch_size for s in self.img_size):
+            raise ValueError(f'img_size {self.img_size} not divisible by patch_size {patch_size}')
+        self.grid_size = (self.img_size[0] // self.patch_size, self.img_size[1] // self.patch_size)
+        self.embed_dims, self.depth = embed_dims, depth
+        if not 0.0 < min_valid_fraction <= 1.0:
+            raise ValueError(f'min_valid_fraction must be in (0, 1], got {min_valid_fraction}')
+        self.min_valid_fraction = min_valid_fraction
+        if attention_impl not in ('block_sparse', 'dense'):
+            raise ValueError(f"attention_impl must be 'block_sparse' or 'dense', got {attention_impl!r}")
+        self.masked_attention = masked_attention
+        self.modality_attention = modality_attention
+        self.attention_impl = attention_impl if masked_attention else 'plain'
+        self.out_indices = tuple(sorted({i % depth for i in out_indices}))
+        if any(not -depth <= i < depth for i in out_indices):
+            raise ValueError(f'out_indices {tuple(out_indices)} out of range for depth {depth}')
+
+        self.patch_embeds = nn.ModuleDict({
+            s.name: ModalityPatchEmbed(s, embed_dims, self.patch_size, categorical_embed_dims)
+            for s in self.specs
+        })
+        # one learned token per location, stored as a grid so that loading at
+        # another image size knows what to interpolate
+        self.fusion_tokens = nn.Parameter(torch.zeros(1, *self.grid_size, embed_dims))
+        self.patch_dropout = PatchDropout(patch_keep_ratio, dirichlet_alpha)
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.layers = nn.ModuleList([
+            FusionLayer(embed_dims, num_heads, mlp_ratio, self.attention_impl,
+                        modality_attention, rates[i], qkv_bias) for i in range(depth)
+        ])
+        self.norm = nn.LayerNorm(embed_dims) if final_norm else nn.Identity()
+
+    # ------------------------------------------------------------------ init
+    def init_weights(self) -> None:
+        """ViT init (trunc-normal linears, MAE-style patch convs) unless pretrained."""
+        cfg = self.init_cfg
+        pretrained = isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
+        if not pretrained:
+            for module in self.modules():
+                if isinstance(module, nn.Linear):
+                    trunc_normal_(module.weight, std=0.02)
+                    if module.bias is not None:
+                        nn.init.zeros_(module.bias)
+                elif isinstance(module, nn.LayerNorm):
+                    nn.init.ones_(module.weight)
+                    nn.init.zeros_(module.bias)
+            for embed in self.patch_embeds.values():
+                nn.init.xavier_uniform_(embed.proj.weight.view(embed.proj.weight.shape[0], -1))
+                nn.init.zeros_(embed.proj.bias)
+                if embed.class_embed is not None:
+                    nn.init.normal_(embed.class_embed.weight, std=0.02)
+            trunc_normal_(self.fusion_tokens, std=0.02)
+        super().init_weights()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Interpolate a fusion-token grid learned at another image size."""
+        key = prefix + 'fusion_tokens'
+        if key in state_dict and state_dict[key].shape != self.fusion_tokens.shape:
+            old = state_dict[key]
+            if old.dim() != 4 or old.shape[-1] != self.embed_dims:
+                raise ValueError(f'cannot load {key} of shape {tuple(old.shape)} into '
+                                 f'{tuple(self.fusion_tokens.shape)}')
+            state_dict[key] = self._resize_grid(old, self.grid_size).to(old.dtype)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @staticmethod
+    def _resize_grid(grid: Tensor, size: Tuple[int, int]) -> Tensor:
+        """``(1, h, w, D)`` -> ``(1, *size, D)`` by bicubic interpolation."""
+        if tuple(grid.shape[1:3]) == tuple(size):
+            return grid
+        resized = F.interpolate(grid.permute(0, 3, 1, 2).float(), size=size, mode='bicubic',
+                                align_corners=False)
+        return resized.permute(0, 2, 3, 1).to(grid.dtype)
+
+    # ----------------------------------------------------------- availability
+    def _check_inputs(self, inputs: Tensor) -> Tuple[int, int]:
+        if inputs.dim() != 4 or inputs.shape[1] != self.in_channels:
+            raise ValueError(f'FusionViT expects (B, {self.in_channels}, H, W) with the channels '
+                             f'of {list(self.names)} concatenated, got {tuple(inputs.shape)}')
+        h, w = inputs.shape[-2:]
+        if h % self.patch_size or w % self.patch_size:
+            raise ValueError(f'input size {(h, w)} not divisible by patch_size {self.patch_size}')
+        return h // self.patch_size, w // self.patch_size
+
+    def _valid_pixels(self, inputs: Tensor) -> Dict[str, Tensor]:
+        return {s.name: valid_pixels(inputs[:, self.slices[s.name]], s) for s in self.specs}
+
+    def availability(self, inputs: Tensor) -> Dict[str, Tensor]:
+        """Per modality ``(B, L)`` bool: enough finite pixels in the patch (NaN rule)."""
+        self._check_inputs(inputs)
+        return {
+            name: patch_availability(valid, self.patch_size, self.min_valid_fraction)
+            for name, valid in self._valid_pixels(inputs).items()
+        }
+
+    # ---------------------------------------------------------------- forward
+    def _encode(self, inputs: Tensor, visible: Optional[Dict[str, Tensor]],
+                num_layers: int) -> Tuple[Tensor, Tensor, Dict[str, Tensor], List[str],
+                                          Tuple[int, int], List[Tensor]]:
+        """Run the first ``num_layers`` layers.
+
+        Returns the tokens ``(B, K, L, D)``, the token availability
+        ``(B, K, L)``, availability per declared modality, the names of the
+        computed blocks, the grid and the tapped fusion tokens (normed maps).
+        """
+        grid = self._check_inputs(inputs)
+        b = inputs.shape[0]
+        valid = self._valid_pixels(inputs)
+        available = {}
+        for name in self.names:
+            avail = patch_availability(valid[name], self.patch_size, self.min_valid_fraction)
+            if visible is not None and name in visible:
+                avail = avail & visible[name].to(device=avail.device, dtype=torch.bool)
+            available[name] = avail
+        unknown = set(visible or {}) - set(self.names)
+        if unknown:
+            raise ValueError(f'visible has unknown modalities {sorted(unknown)}; '
+                             f'declared: {list(self.names)}')
+        if self.patch_dropout.training and self.patch_dropout.keep_ratio < 1.0:
+            kept = self.patch_dropout(torch.stack([available[n] for n in self.names], 1))
+            available = {n: kept[:, i] for i, n in enumerate(self.names)}
+
+        # modalities absent from the whole batch are not computed at all
+        computed = [n for n in self.names if bool(available[n].any())]
+        dtype = self.fusion_tokens.dtype
+        pos = sincos_2d_position_embedding(grid, self.embed_dims, device=inputs.device,
+                                           dtype=dtype)
+        blocks = [
+            self.patch_embeds[n](inputs[:, self.slices[n]].to(dtype), valid[n]) + pos
+            for n in computed
+        ]
+        fusion = self._resize_grid(self.fusion_tokens, grid).flatten(1, 2) + pos
+        blocks.append(fusion.expand(b, -1, -1))
+        x = torch.stack(blocks, 1)
+        token_available = torch.stack(
+            [available[n] for n in computed] + [available[self.names[0]].new_ones(b, grid[0] * grid[1])],
+            1)
+        masks = AttentionMasks.from_available(token_available)
+
+        taps = []
+        for i, layer in enumerate(self.layers[:num_layers]):
+            x = layer(x, masks)
+            if i in self.out_indices:
+                taps.append(self.norm(x[:, -1]).transpose(1, 2).reshape(b, -1, *grid))
+        return x, token_available, available, computed, grid, taps
+
+    def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        """Fusion-token maps ``(B, D, H/p, W/p)`` after each layer in ``out_indices``."""
+        _, _, _, _, _, taps = self._encode(inputs, None, max(self.out_indices) + 1)
+        return tuple(taps)
+
+    def forward_tokens(self, inputs: Tensor,
+                       visible: Optional[Dict[str, Tensor]] = None) -> FusionViTOutput:
+        """Final tokens of every modality and of fusion, plus the availability.
+
+        Args:
+            inputs: ``(B, C, H, W)`` image, NaN = missing.
+            visible: optional per-modality ``(B, L)`` bool masks ANDed into the
+                availability (e.g. the visible tokens of masked pretraining).
+        """
+        x, token_available, available, computed, grid, _ = self._encode(
+            inputs, visible, self.depth)
+        x = self.norm(x)
+        x = x * token_available[..., None].to(x.dtype)  # absent tokens read as zero
+        modality_tokens = {n: x[:, i] for i, n in enumerate(computed)}
+        for n in self.names:
+            if n not in modality_tokens:
+                modality_tokens[n] = x.new_zeros(x.shape[0], x.shape[2], x.shape[3])
+        modality_tokens = {n: modality_tokens[n] for n in self.names}
+        return FusionViTOutput(modality_tokens, x[:, -1], available, grid)

@@ -1,0 +1,177 @@
+"""Self-attention over modality tokens and fusion tokens.
+
+Token layout used throughout the backbone: one tensor ``x`` of shape
+``(B, K, L, D)`` holding ``K - 1`` modality blocks followed by the fusion
+block (always last), ``L`` tokens (patch locations) each. ``available`` of
+shape ``(B, K, L)`` says which tokens exist (fusion tokens always do).
+
+Three attention rules share one signature ``fn(q, k, v, masks)``:
+
+* :func:`block_sparse_masked_attention` -- the masked (Zorro-style) rule
+  computed block by block: every modality block attends over its own ``L``
+  tokens, the fusion block attends over all ``K * L`` tokens. Work is
+  ``(2M + 1) / (M + 1)^2`` of the dense masked form.
+* :func:`dense_masked_attention` -- the same rule as one dense attention with an
+  explicit boolean ``(N, N)`` mask: the test oracle and the speed baseline.
+* :func:`plain_attention` -- no modality masking (MultiViT ablation); absent
+  tokens are still excluded as keys.
+
+Absent tokens are excluded from the keys of every query (key padding), so they
+cannot influence any present token. Absent *queries* still get a finite output
+(a modality block without any present key lets its queries see all of its own
+keys): those outputs are garbage that nothing reads -- they are never keys and
+the backbone zeroes them at its output.
+"""
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    'AttentionMasks', 'block_sparse_masked_attention', 'dense_masked_attention',
+    'plain_attention', 'MaskedSelfAttention', 'ATTENTION_IMPLS'
+]
+
+
+def _none_if_all(mask: Tensor) -> Optional[Tensor]:
+    """Drop a key mask that masks nothing: SDPA runs faster without one."""
+    return None if bool(mask.all()) else mask
+
+
+@dataclass
+class AttentionMasks:
+    """Key masks derived once per forward from token availability.
+
+    Built once and shared by all layers, so the per-layer cost is zero and
+    masks that mask nothing are passed to SDPA as ``None``.
+    """
+
+    available: Tensor  # (B, K, L) bool, last block = fusion (all True)
+    modality_keys: List[Optional[Tensor]] = field(default_factory=list)  # (B, 1, 1, L)
+    all_keys: Optional[Tensor] = None  # (B, 1, 1, K * L)
+    _dense: Optional[Tensor] = None
+
+    @classmethod
+    def from_available(cls, available: Tensor) -> 'AttentionMasks':
+        b, k, l = available.shape
+        if not bool(available[:, -1].all()):
+            raise ValueError('fusion tokens (the last block) must all be available')
+        modality = available[:, :-1]
+        # A (sample, modality) block without any present token: let its
+        # (absent) queries see all its own keys, so the softmax stays finite.
+        modality = modality | ~modality.any(-1, keepdim=True)
+        return cls(
+            available=available,
+            modality_keys=[_none_if_all(modality[:, m, None, None, :]) for m in range(k - 1)],
+            all_keys=_none_if_all(available.reshape(b, 1, 1, k * l)))
+
+    @property
+    def num_blocks(self) -> int:
+        return self.available.shape[1]
+
+    def dense(self) -> Tensor:
+        """The same rule as one boolean ``(B, 1, N, N)`` mask (True = may attend)."""
+        if self._dense is None:
+            b, k, l = self.available.shape
+            dev = self.available.device
+            block = torch.arange(k, device=dev).repeat_interleave(l)  # (N,)
+            is_fusion_query = (block == k - 1)[:, None]
+            same_block = block[:, None] == block[None, :]
+            modality = self.available[:, :-1]
+            modality_ok = torch.cat(
+                [modality | ~modality.any(-1, keepdim=True), self.available[:, -1:]], 1)
+            # modality queries: own block, present keys (or the whole block when it is empty)
+            own = same_block[None] & modality_ok.reshape(b, 1, k * l)
+            # fusion queries: every present key
+            every = self.available.reshape(b, 1, k * l).expand(b, k * l, k * l)
+            self._dense = torch.where(is_fusion_query[None], every, own)[:, None]
+        return self._dense
+
+
+def _heads_first(t: Tensor) -> Tensor:
+    """(B, L, H, Dh) -> (B, H, L, Dh), a view."""
+    return t.transpose(1, 2)
+
+
+def block_sparse_masked_attention(q: Tensor, k: Tensor, v: Tensor,
+                                  masks: AttentionMasks) -> Tensor:
+    """Masked self-attention computed per block.
+
+    Args:
+        q, k, v: ``(B, K, L, H, Dh)`` (views into one qkv projection are fine).
+        masks: key masks of the current token availability.
+
+    Returns:
+        ``(B, K, L, H, Dh)``.
+    """
+    b, kb, l, h, dh = q.shape
+    outs = [
+        F.scaled_dot_product_attention(
+            _heads_first(q[:, m]), _heads_first(k[:, m]), _heads_first(v[:, m]),
+            attn_mask=masks.modality_keys[m])
+        for m in range(kb - 1)  # a handful of modalities, never samples
+    ]
+    # fusion queries over every token: (B, K, L, H, Dh) -> (B, H, K*L, Dh) is a view
+    k_all = k.permute(0, 3, 1, 2, 4).reshape(b, h, kb * l, dh)
+    v_all = v.permute(0, 3, 1, 2, 4).reshape(b, h, kb * l, dh)
+    outs.append(F.scaled_dot_product_attention(
+        _heads_first(q[:, -1]), k_all, v_all, attn_mask=masks.all_keys))
+    return torch.stack([o.transpose(1, 2) for o in outs], 1)  # one copy, contiguous
+
+
+def _flat(t: Tensor) -> Tensor:
+    """(B, K, L, H, Dh) -> (B, H, K*L, Dh)."""
+    b, kb, l, h, dh = t.shape
+    return t.reshape(b, kb * l, h, dh).transpose(1, 2)
+
+
+def dense_masked_attention(q: Tensor, k: Tensor, v: Tensor, masks: AttentionMasks) -> Tensor:
+    """Oracle: the masked rule as one SDPA call with an explicit ``(N, N)`` bool mask."""
+    b, kb, l, h, dh = q.shape
+    o = F.scaled_dot_product_attention(_flat(q), _flat(k), _flat(v), attn_mask=masks.dense())
+    return o.transpose(1, 2).reshape(b, kb, l, h, dh)
+
+
+def plain_attention(q: Tensor, k: Tensor, v: Tensor, masks: AttentionMasks) -> Tensor:
+    """Unmasked attention over all tokens (MultiViT); absent tokens are not keys."""
+    b, kb, l, h, dh = q.shape
+    o = F.scaled_dot_product_attention(_flat(q), _flat(k), _flat(v), attn_mask=masks.all_keys)
+    return o.transpose(1, 2).reshape(b, kb, l, h, dh)
+
+
+ATTENTION_IMPLS: Dict[str, Callable[..., Tensor]] = {
+    'block_sparse': block_sparse_masked_attention,
+    'dense': dense_masked_attention,
+    'plain': plain_attention,
+}
+
+
+class MaskedSelfAttention(nn.Module):
+    """Multi-head self-attention over the ``(B, K, L, D)`` token layout.
+
+    Args:
+        embed_dims: token width ``D``.
+        num_heads: number of heads.
+        impl: ``'block_sparse'`` or ``'dense'`` (same masked rule, two
+            computations) or ``'plain'`` (no modality masking).
+        qkv_bias: bias of the qkv projection.
+    """
+
+    def __init__(self, embed_dims: int, num_heads: int, impl: str = 'block_sparse',
+                 qkv_bias: bool = True):
+        super().__init__()
+        if impl not in ATTENTION_IMPLS:
+            raise ValueError(f'impl must be one of {sorted(ATTENTION_IMPLS)}, got {impl!r}')
+        if embed_dims % num_heads:
+            raise ValueError(f'embed_dims {embed_dims} not divisible by num_heads {num_heads}')
+        self.embed_dims, self.num_heads, self.impl = embed_dims, num_heads, impl
+        self.qkv = nn.Linear(embed_dims, 3 * embed_dims, bias=qkv_bias)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+
+    def forward(self, x: Tensor, masks: AttentionMasks) -> Tensor:
+        b, kb, l, d = x.shape
+        q, k, v = self.qkv(x).view(b, kb, l, 3, self.num_heads, d // self.num_heads).unbind(3)
+        out = ATTENTION_IMPLS[self.impl](q, k, v, masks)
+        return self.proj(out.reshape(b, kb, l, d))
