@@ -46,11 +46,11 @@ def test_runner_resume_round_trip(tmp_path):
             super().__init__()
             self.linear = torch.nn.Linear(2, 1)
 
-        def forward(self, inputs, data_samples=None, mode='tensor'):
-            out = self.linear(torch.stack(inputs))
+        def forward(self, inputs, mode='tensor'):
+            out = self.linear(inputs)
             return {'loss': out.pow(2).mean()} if mode == 'loss' else out
 
-    data = [dict(inputs=torch.randn(2), data_samples=None) for _ in range(4)]
+    data = [dict(inputs=torch.randn(2)) for _ in range(4)]
 
     def runner(work_dir, max_iters, resume):
         return Runner(
