@@ -1,2 +1,13 @@
-"""Datasets and transforms."""
+"""Datasets, transforms, GeoTIFF reading, normalisation and synthetic data."""
 from . import transforms  # noqa: F401
+from .dfc2023 import DFC2023BuildingSegDataset, DFC2023InstanceDataset
+from .geo_io import ChannelCountError, ModalityReadError, RasterGrid, read_modality
+from .modality_paths import MissingModalityWarning
+from .normalization import NORM_PRESETS, normalize, resolve_norm
+from .quadruplet import QuadrupletLULCDataset
+
+__all__ = [
+    'DFC2023InstanceDataset', 'DFC2023BuildingSegDataset', 'QuadrupletLULCDataset',
+    'ChannelCountError', 'ModalityReadError', 'RasterGrid', 'read_modality',
+    'MissingModalityWarning', 'NORM_PRESETS', 'normalize', 'resolve_norm'
+]

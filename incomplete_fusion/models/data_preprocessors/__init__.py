@@ -1,1 +1,4 @@
-"""Filled in by its own module files."""
+"""Data preprocessors: batch padding with NaN (padding means missing)."""
+from .multimodal import MultimodalDetDataPreprocessor, MultimodalSegDataPreprocessor
+
+__all__ = ['MultimodalDetDataPreprocessor', 'MultimodalSegDataPreprocessor']

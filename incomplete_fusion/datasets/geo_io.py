@@ -1,0 +1,163 @@
+"""Reading one modality's GeoTIFF onto a target pixel grid, nodata as NaN.
+
+Kept apart from the pipeline transform so that scene-level (sliding-window)
+inference can read arbitrary windows of big rasters with the same rules:
+only the part of the source that covers the target grid is read, and a source on
+another grid (resolution, extent or CRS) is resampled with rasterio (nearest for
+categorical maps).
+"""
+import math
+import os
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
+from rasterio.warp import reproject, transform_bounds
+from rasterio.windows import Window, from_bounds
+
+from ..modalities import ModalitySpec
+
+
+class ModalityReadError(OSError):
+    """A modality file exists but cannot be read (corrupt, not a raster)."""
+
+
+class ChannelCountError(ValueError):
+    """A modality file has a different number of bands than its spec declares."""
+
+
+@dataclass(frozen=True)
+class RasterGrid:
+    """A pixel grid: CRS, affine transform (pixel → CRS coordinates) and shape."""
+
+    crs: Optional[rasterio.crs.CRS]
+    transform: Affine
+    height: int
+    width: int
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        return self.height, self.width
+
+    @property
+    def bounds(self) -> Tuple[float, float, float, float]:
+        """(left, bottom, right, top) in CRS units."""
+        return _bounds(self)
+
+    def same_as(self, other: 'RasterGrid', tol: float = 1e-6) -> bool:
+        return (self.shape == other.shape and self.crs == other.crs
+                and self.transform.almost_equals(other.transform, precision=tol))
+
+    @classmethod
+    def of(cls, src, window: Optional[Window] = None) -> 'RasterGrid':
+        """The grid of an open dataset, or of a window of it."""
+        if window is None:
+            return cls(src.crs, src.transform, src.height, src.width)
+        return cls(src.crs, src.window_transform(window), int(window.height), int(window.width))
+
+
+def _bounds(grid: RasterGrid) -> Tuple[float, float, float, float]:
+    t = grid.transform
+    corners = ((0, 0), (grid.width, 0), (0, grid.height), (grid.width, grid.height))
+    xs = [t.a * c + t.b * r + t.c for c, r in corners]
+    ys = [t.d * c + t.e * r + t.f for c, r in corners]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def file_exists(path: Optional[str]) -> bool:
+    return bool(path) and os.path.exists(path)
+
+
+def _open(path: str, spec: ModalitySpec):
+    try:
+        return rasterio.open(path)
+    except RasterioError as exc:
+        raise ModalityReadError(f'cannot read {spec.name!r} file {path}: {exc}') from exc
+
+
+def _to_float_with_nan(raw: np.ndarray, nodata: Optional[float]) -> np.ndarray:
+    """(C, H, W) raw band values → float32 with nodata and non-finite values as NaN."""
+    out = raw.astype(np.float32)
+    if nodata is not None and not np.isnan(nodata):
+        value = np.asarray(nodata).astype(raw.dtype)
+        if value == nodata:  # a nodata value the dtype cannot hold matches nothing
+            out[raw == value] = np.nan
+    out[np.isinf(out)] = np.nan
+    return out
+
+
+def read_modality(path: str,
+                  spec: ModalitySpec,
+                  grid: Optional[RasterGrid] = None,
+                  window: Optional[Window] = None,
+                  resampling: str = 'bilinear') -> Tuple[np.ndarray, RasterGrid]:
+    """Read one modality file as float32 (H, W, C), nodata → NaN, not normalised.
+
+    Args:
+        path: the GeoTIFF.
+        spec: its modality spec (channel count, categorical or not, nodata override).
+        grid: target grid; ``None`` reads the file (or ``window`` of it) on its own grid.
+        window: with ``grid=None``, the pixel window of the file to read.
+        resampling: rasterio resampling for continuous modalities on another grid;
+            categorical modalities always use nearest.
+
+    Returns:
+        The array and the grid it lies on.
+
+    Raises:
+        ModalityReadError: the file cannot be opened or read (message names the file).
+        ChannelCountError: band count differs from ``spec.channels``.
+    """
+    with _open(path, spec) as src:
+        if src.count != spec.channels:
+            raise ChannelCountError(
+                f'{path}: modality {spec.name!r} expects {spec.channels} channel(s), '
+                f'found {src.count}')
+        nodata = spec.nodata if spec.nodata is not None else src.nodata
+        try:
+            own = RasterGrid.of(src, window)
+            if grid is None or grid.same_as(own):
+                raw = src.read(window=window)
+                return _to_float_with_nan(raw, nodata).transpose(1, 2, 0), own
+            return _read_onto(src, spec, grid, nodata, resampling), grid
+        except RasterioError as exc:
+            raise ModalityReadError(f'cannot read {spec.name!r} file {path}: {exc}') from exc
+
+
+def _read_onto(src, spec: ModalitySpec, grid: RasterGrid, nodata, resampling: str) -> np.ndarray:
+    """Read only the part of ``src`` covering ``grid`` and resample it onto ``grid``."""
+    dst = np.full((spec.channels, grid.height, grid.width), np.nan, dtype=np.float32)
+    src_crs = src.crs if src.crs is not None else grid.crs
+    dst_crs = grid.crs if grid.crs is not None else src_crs
+    if src_crs is None:  # neither is georeferenced: compare pixel grids in one frame
+        src_crs = dst_crs = rasterio.crs.CRS.from_epsg(3857)
+    left, bottom, right, top = _bounds(grid)
+    if src_crs != dst_crs:
+        left, bottom, right, top = transform_bounds(dst_crs, src_crs, left, bottom, right, top)
+    win = from_bounds(left, bottom, right, top, transform=src.transform)
+    # Round outwards with a small margin so that interpolation kernels see their neighbours.
+    col0, row0 = math.floor(win.col_off) - 2, math.floor(win.row_off) - 2
+    col1 = math.ceil(win.col_off + win.width) + 2
+    row1 = math.ceil(win.row_off + win.height) + 2
+    col0, row0 = max(col0, 0), max(row0, 0)
+    col1, row1 = min(col1, src.width), min(row1, src.height)
+    if col1 <= col0 or row1 <= row0:
+        return dst.transpose(1, 2, 0)  # no overlap: all missing
+    win = Window(col0, row0, col1 - col0, row1 - row0)
+    source = _to_float_with_nan(src.read(window=win), nodata)
+    method = Resampling.nearest if spec.is_categorical else Resampling[resampling]
+    reproject(
+        source=source,
+        destination=dst,
+        src_transform=src.window_transform(win),
+        src_crs=src_crs,
+        src_nodata=np.nan,
+        dst_transform=grid.transform,
+        dst_crs=dst_crs,
+        dst_nodata=np.nan,
+        resampling=method)
+    return dst.transpose(1, 2, 0)

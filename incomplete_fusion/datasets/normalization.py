@@ -1,0 +1,129 @@
+"""Normalisation of each modality: named presets and explicit statistics.
+
+A :class:`~incomplete_fusion.modalities.ModalitySpec` ``norm`` field is either the
+name of a preset below, an explicit statistics dict, or ``None`` (raw values).
+The statistics dict has these optional keys, applied in this order:
+
+``db``      bool — amplitude → decibel, ``10·log10(x + 1e-7)`` (SAR);
+``clip``    ``(low, high)`` — clip to this range;
+``zscore``  ``'fixed'`` (use ``mean``/``std``), ``'tile'`` (mean/std of the finite
+            pixels of this tile, per channel) or ``None``;
+``mean``    per-channel means (one value or one per channel), for ``'fixed'``;
+``std``     per-channel standard deviations, for ``'fixed'``.
+
+``zscore`` defaults to ``'fixed'`` when ``mean``/``std`` are given. NaN (missing)
+pixels stay NaN through every step and never enter tile statistics. The preset
+numbers are the fixed statistics of the paper's pipeline (DESIGN.md §3).
+"""
+from typing import Dict, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+DB_EPS = 1e-7
+
+NORM_PRESETS: Dict[str, Optional[dict]] = {
+    # DFC2023 Track 2 optical (uint8 RGB).
+    'dfc2023_rgb': dict(mean=(81.2, 87.8, 71.9), std=(41.3, 37.1, 37.4)),
+    # DFC2023 SAR amplitude: to dB, clip, fixed z-score.
+    'dfc2023_sar': dict(db=True, clip=(-25.0, 0.0), mean=(-7.945, ), std=(2.777, )),
+    # Height (DSM): per-tile z-score, so absolute terrain height does not matter.
+    'tile_zscore': dict(zscore='tile'),
+    # Quadruplet Sentinel-2 B2, B3, B4, B8 reflectance (uint16, scale 10000).
+    'quadruplet_s2': dict(
+        clip=(0.0, 10000.0),
+        mean=(1353.3, 1265.4, 1269.0, 1976.1),
+        std=(242.1, 290.8, 403.0, 516.8)),
+    # Quadruplet Sentinel-1 VV, VH already in dB.
+    'quadruplet_s1': dict(clip=(-25.0, 25.0), mean=(-9.02, -15.73), std=(3.58, 3.67)),
+    # Quadruplet DEM in metres: clip outliers, per-tile z-score.
+    'quadruplet_dem': dict(clip=(-100.0, 5000.0), zscore='tile'),
+    # Categorical maps (Dynamic World): class indices are embedded, never normalised.
+    'none': None,
+}
+
+NormLike = Union[str, Mapping, None]
+_KEYS = {'db', 'clip', 'zscore', 'mean', 'std'}
+
+
+def resolve_norm(norm: NormLike) -> Optional[dict]:
+    """Return the statistics dict of a preset name or validate an explicit one."""
+    if norm is None:
+        return None
+    if isinstance(norm, str):
+        if norm not in NORM_PRESETS:
+            raise KeyError(f'unknown normalisation preset {norm!r}; '
+                           f'known presets: {sorted(NORM_PRESETS)}')
+        preset = NORM_PRESETS[norm]
+        return None if preset is None else dict(preset)
+    if not isinstance(norm, Mapping):
+        raise TypeError(f'norm must be a preset name, a dict or None, got {type(norm).__name__}')
+    stats = dict(norm)
+    unknown = set(stats) - _KEYS
+    if unknown:
+        raise KeyError(f'unknown normalisation keys {sorted(unknown)}; allowed: {sorted(_KEYS)}')
+    if stats.get('zscore') not in (None, 'fixed', 'tile'):
+        raise ValueError(f"zscore must be 'fixed', 'tile' or None, got {stats['zscore']!r}")
+    if ('mean' in stats) != ('std' in stats):
+        raise ValueError('norm needs both mean and std, or neither')
+    if stats.get('zscore') == 'fixed' and 'mean' not in stats:
+        raise ValueError("zscore='fixed' needs mean and std")
+    return stats
+
+
+def _per_channel(values: Union[float, Sequence[float]], channels: int, what: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float32).reshape(-1)
+    if arr.size == 1:
+        arr = np.repeat(arr, channels)
+    if arr.size != channels:
+        raise ValueError(f'{what} has {arr.size} values for {channels} channel(s)')
+    return arr
+
+
+def normalize(img: np.ndarray, norm: NormLike) -> np.ndarray:
+    """Normalise a float (H, W, C) array; NaN stays NaN. Returns float32.
+
+    Args:
+        img: float array (H, W, C), missing pixels already NaN.
+        norm: preset name, statistics dict, or ``None`` (values returned as float32).
+    """
+    stats = resolve_norm(norm)
+    out = np.asarray(img, dtype=np.float32)
+    if stats is None:
+        return out.copy() if out is img else out
+    if out.ndim != 3:
+        raise ValueError(f'expected an (H, W, C) array, got shape {out.shape}')
+    channels = out.shape[-1]
+    out = out.copy() if out is img else out
+    with np.errstate(invalid='ignore', divide='ignore'):
+        if stats.get('db'):
+            # Negative amplitudes are invalid: they become NaN via log10.
+            out = 10.0 * np.log10(out + DB_EPS)
+        if stats.get('clip') is not None:
+            low, high = stats['clip']
+            np.clip(out, low, high, out=out)  # NaN passes through np.clip
+        zscore = stats.get('zscore', 'fixed' if 'mean' in stats else None)
+        if zscore == 'fixed':
+            mean = _per_channel(stats['mean'], channels, 'mean')
+            std = _per_channel(stats['std'], channels, 'std')
+            out = (out - mean) / std
+        elif zscore == 'tile':
+            out = tile_zscore(out)
+    return out.astype(np.float32, copy=False)
+
+
+def tile_zscore(img: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Per-channel z-score over the finite pixels of one tile.
+
+    A channel without any finite pixel stays all-NaN; a constant channel becomes 0.
+    """
+    out = np.empty_like(img, dtype=np.float32)
+    for c in range(img.shape[-1]):
+        band = img[..., c]
+        finite = np.isfinite(band)
+        if not finite.any():
+            out[..., c] = np.nan
+            continue
+        values = band[finite].astype(np.float64)
+        mean, std = values.mean(), values.std()
+        out[..., c] = (band - mean) / max(std, eps)
+    return out

@@ -1,0 +1,112 @@
+"""Quadruplet LULC: Sentinel-1, Sentinel-2, DEM and a Dynamic World map per tile.
+
+Layout (also written by :func:`~incomplete_fusion.datasets.synthetic.make_quadruplet`)::
+
+    {data_root}/{region}/s1/{tile}.tif      VV, VH in dB (float32)
+    {data_root}/{region}/s2/{tile}.tif      B2, B3, B4, B8 reflectance (uint16)
+    {data_root}/{region}/dem/{tile}.tif     metres (float32)
+    {data_root}/{region}/dw/{tile}.tif      Dynamic World classes 0-8 (uint8, categorical)
+    {data_root}/{region}/label/{tile}.tif   Urban-Atlas-derived classes 0-8, 255 = ignore
+    {data_root}/splits/{train,val}.txt      one ``region/tile`` per line
+
+The label raster holds the 9 released classes; ``num_classes=7`` (default, the
+paper's setting) merges them with a lookup table applied by
+:class:`~incomplete_fusion.datasets.transforms.LoadLabelRaster`.
+"""
+import os.path as osp
+from typing import Dict, List, Mapping, Optional
+
+import numpy as np
+from mmengine.fileio import get_local_path
+from mmseg.datasets import BaseSegDataset
+
+from ..registry import DATASETS
+from .modality_paths import DirSpec, report_missing_files
+from .synthetic import (IGNORE_INDEX, QUADRUPLET_CLASSES_7, QUADRUPLET_CLASSES_9,
+                        QUADRUPLET_MERGE_9_TO_7)
+
+QUADRUPLET_MODALITY_DIRS: Dict[str, DirSpec] = dict(s1='s1', s2='s2', dem='dem', dw='dw')
+PALETTE_9 = [[230, 0, 77], [204, 77, 242], [150, 150, 150], [140, 220, 0], [255, 255, 168],
+             [230, 230, 77], [0, 140, 0], [204, 242, 77], [0, 204, 242]]
+PALETTE_7 = [[230, 0, 77], [150, 150, 150], [140, 220, 0], [255, 255, 168], [0, 140, 0],
+             [204, 242, 77], [0, 204, 242]]
+
+
+def label_lookup(num_classes: int, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+    """uint8 table mapping raw label values (0-255) to training labels."""
+    lut = np.full(256, ignore_index, np.uint8)
+    if num_classes == 9:
+        lut[:9] = np.arange(9)
+    elif num_classes == 7:
+        lut[:9] = QUADRUPLET_MERGE_9_TO_7
+    else:
+        raise ValueError(f'num_classes must be 7 (merged, as in the paper) or 9, got {num_classes}')
+    return lut
+
+
+@DATASETS.register_module()
+class QuadrupletLULCDataset(BaseSegDataset):
+    """Quadruplet land-use/land-cover segmentation (mmseg).
+
+    Args:
+        ann_file: split file (relative to ``data_root``), lines ``region/tile``.
+        num_classes: 7 (merged, paper) or 9 (as released).
+        modality_dirs: modality name → folder inside a region folder.
+        label_dir: folder of the label rasters inside a region folder.
+        ignore_index: label value ignored by losses and metrics.
+    """
+
+    METAINFO = dict(classes=QUADRUPLET_CLASSES_7, palette=PALETTE_7)
+
+    def __init__(self,
+                 ann_file: str = 'splits/train.txt',
+                 num_classes: int = 7,
+                 modality_dirs: Optional[Mapping[str, DirSpec]] = None,
+                 label_dir: str = 'label',
+                 ignore_index: int = IGNORE_INDEX,
+                 metainfo: Optional[dict] = None,
+                 **kwargs):
+        self.num_classes = num_classes
+        self.lut = label_lookup(num_classes, ignore_index)
+        self.modality_dirs = dict(modality_dirs or QUADRUPLET_MODALITY_DIRS)
+        self.label_dir = label_dir
+        classes, palette = ((QUADRUPLET_CLASSES_9, PALETTE_9) if num_classes == 9 else
+                            (QUADRUPLET_CLASSES_7, PALETTE_7))
+        metainfo = dict(dict(classes=classes, palette=palette), **(metainfo or {}))
+        kwargs.setdefault('img_suffix', '.tif')
+        kwargs.setdefault('seg_map_suffix', '.tif')
+        super().__init__(ann_file=ann_file, metainfo=metainfo, ignore_index=ignore_index,
+                         **kwargs)
+
+    @classmethod
+    def get_label_map(cls, new_classes=None):
+        """Class merging is done by the label lookup table, not mmseg's label_map."""
+        return None
+
+    def load_data_list(self) -> List[dict]:
+        with get_local_path(self.ann_file, backend_args=self.backend_args) as local:
+            with open(local) as f:
+                entries = [line.strip() for line in f if line.strip()]
+        root = self.data_prefix.get('img_path') or self.data_root or ''
+        data_list = []
+        for entry in entries:
+            region, tile = entry.split('/', 1) if '/' in entry else ('', entry)
+            base = osp.join(root, region)
+            name = tile + self.img_suffix
+            paths = {}
+            for modality, folders in self.modality_dirs.items():
+                folders = [folders] if isinstance(folders, str) else list(folders)
+                existing = [f for f in folders if osp.isdir(osp.join(base, f))]
+                paths[modality] = osp.join(base, (existing or folders)[0], name)
+            data_list.append(dict(
+                img_path=next(iter(paths.values())),
+                seg_map_path=osp.join(base, self.label_dir, tile + self.seg_map_suffix),
+                modality_paths=paths,
+                region=region,
+                tile=tile,
+                label_lut=self.lut,
+                label_map=None,
+                reduce_zero_label=False,
+                seg_fields=[]))
+        report_missing_files(f'{type(self).__name__}({self.ann_file})', data_list)
+        return data_list

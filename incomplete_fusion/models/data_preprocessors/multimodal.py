@@ -1,0 +1,153 @@
+"""Data preprocessors for N-channel multimodal inputs where padding means missing.
+
+The stock ``mmdet.models.DetDataPreprocessor`` / ``mmseg.models.SegDataPreProcessor``
+work on N-channel float inputs with ``mean=None, std=None`` and a NaN pad value,
+but stock configs set ``mean``/``std`` of 3 values and ``bgr_to_rgb=True``, which
+either fail on more than 3 channels or — ``bgr_to_rgb`` indexes channels
+``[2, 1, 0]`` — silently DROP every channel after the third. Inherited configs
+keep those keys unless told otherwise, so these thin subclasses:
+
+* pad ``inputs`` with NaN by default (padding = missing, see DESIGN.md §3), also in
+  ``BatchFixedSizePad`` batch augments (a non-NaN ``img_pad_value`` is replaced,
+  with a warning);
+* refuse ``mean``/``std``/``bgr_to_rgb``/``rgb_to_bgr`` with an error that says
+  why (normalisation happens per modality in ``LoadMultimodalImages``);
+* check the channel count against the declared ``modality_specs`` when given.
+"""
+import math
+import warnings
+from numbers import Number
+from typing import Optional, Sequence, Union
+
+from mmdet.models.data_preprocessors import DetDataPreprocessor
+from mmseg.models.data_preprocessor import SegDataPreProcessor
+
+from ...modalities import total_channels
+from ...registry import MODELS
+
+PadValue = Union[Number, str]
+
+
+def _nan_value(value: PadValue, what: str) -> float:
+    """Accept NaN as a float or the string 'nan' (config files cannot always say nan)."""
+    value = float(value)
+    if not math.isnan(value):
+        raise ValueError(
+            f'{what} must be NaN for multimodal inputs (padding means missing data), got '
+            f'{value}; leave it at its default')
+    return value
+
+
+def _refuse_normalisation(cls_name: str, **options) -> None:
+    given = {k: v for k, v in options.items() if v not in (None, False)}
+    if given:
+        raise ValueError(
+            f'{cls_name} does not take {sorted(given)}: normalisation is per modality in '
+            'LoadMultimodalImages (modality_specs[*].norm), and bgr_to_rgb would drop every '
+            'channel after the third. If the keys come from an inherited stock config, set '
+            "data_preprocessor=dict(_delete_=True, type=..., ...) or mean=None, std=None, "
+            'bgr_to_rgb=False.')
+
+
+def _nan_batch_augments(augments) -> None:
+    for aug in augments or []:
+        value = getattr(aug, 'img_pad_value', None)
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            warnings.warn(f'{type(aug).__name__}.img_pad_value={value} replaced by NaN: '
+                          'padding of multimodal inputs means missing data')
+            aug.img_pad_value = float('nan')
+
+
+def _check_channels(inputs, expected: Optional[int], cls_name: str) -> None:
+    if expected is None:
+        return
+    found = inputs.shape[1] if hasattr(inputs, 'shape') else inputs[0].shape[0]
+    if found != expected:
+        raise ValueError(f'{cls_name}: inputs have {found} channels, the modality specs '
+                         f'declare {expected}')
+
+
+@MODELS.register_module()
+class MultimodalDetDataPreprocessor(DetDataPreprocessor):
+    """``DetDataPreprocessor`` for multimodal NaN-aware inputs (mmdet models).
+
+    Args:
+        modality_specs: declared modality specs; if given, the input channel count is
+            checked against them.
+        pad_size_divisor, pad_mask, mask_pad_value, pad_seg, seg_pad_value,
+        boxtype2tensor, batch_augments: as in ``DetDataPreprocessor``.
+        pad_value: must be NaN (default).
+    """
+
+    def __init__(self,
+                 modality_specs: Optional[Sequence[dict]] = None,
+                 pad_size_divisor: int = 1,
+                 pad_value: PadValue = float('nan'),
+                 pad_mask: bool = False,
+                 mask_pad_value: int = 0,
+                 pad_seg: bool = False,
+                 seg_pad_value: int = 255,
+                 boxtype2tensor: bool = True,
+                 batch_augments: Optional[list] = None,
+                 mean=None,
+                 std=None,
+                 bgr_to_rgb: bool = False,
+                 rgb_to_bgr: bool = False,
+                 **kwargs):
+        _refuse_normalisation(type(self).__name__, mean=mean, std=std, bgr_to_rgb=bgr_to_rgb,
+                              rgb_to_bgr=rgb_to_bgr)
+        super().__init__(
+            pad_size_divisor=pad_size_divisor,
+            pad_value=_nan_value(pad_value, 'pad_value'),
+            pad_mask=pad_mask,
+            mask_pad_value=mask_pad_value,
+            pad_seg=pad_seg,
+            seg_pad_value=seg_pad_value,
+            boxtype2tensor=boxtype2tensor,
+            batch_augments=batch_augments,
+            **kwargs)
+        _nan_batch_augments(self.batch_augments)
+        self.num_channels = total_channels(modality_specs) if modality_specs else None
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        _check_channels(data['inputs'], self.num_channels, type(self).__name__)
+        return super().forward(data, training)
+
+
+@MODELS.register_module()
+class MultimodalSegDataPreprocessor(SegDataPreProcessor):
+    """``SegDataPreProcessor`` for multimodal NaN-aware inputs (mmseg models).
+
+    Args:
+        modality_specs: declared modality specs; if given, the channel count is checked.
+        size, size_divisor, seg_pad_val, batch_augments, test_cfg: as in
+            ``SegDataPreProcessor``.
+        pad_val: must be NaN (default).
+    """
+
+    def __init__(self,
+                 modality_specs: Optional[Sequence[dict]] = None,
+                 size: Optional[tuple] = None,
+                 size_divisor: Optional[int] = None,
+                 pad_val: PadValue = float('nan'),
+                 seg_pad_val: int = 255,
+                 batch_augments: Optional[list] = None,
+                 test_cfg: Optional[dict] = None,
+                 mean=None,
+                 std=None,
+                 bgr_to_rgb: bool = False,
+                 rgb_to_bgr: bool = False):
+        _refuse_normalisation(type(self).__name__, mean=mean, std=std, bgr_to_rgb=bgr_to_rgb,
+                              rgb_to_bgr=rgb_to_bgr)
+        super().__init__(
+            size=size,
+            size_divisor=size_divisor,
+            pad_val=_nan_value(pad_val, 'pad_val'),
+            seg_pad_val=seg_pad_val,
+            batch_augments=batch_augments,
+            test_cfg=test_cfg)
+        self.num_channels = total_channels(modality_specs) if modality_specs else None
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        _check_channels(data['inputs'], self.num_channels, type(self).__name__)
+        return super().forward(data, training)

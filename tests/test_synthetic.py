@@ -1,0 +1,137 @@
+"""The synthetic generator: layouts, dtypes, georeferencing, determinism, and that the
+modalities carry complementary, partial information."""
+import filecmp
+import importlib.util
+import os
+
+import numpy as np
+import rasterio
+from scipy import ndimage
+
+from incomplete_fusion.datasets.synthetic import (_dfc_content, _quadruplet_content,
+                                                  make_dfc2023, make_scene)
+
+
+def read(path):
+    with rasterio.open(path) as src:
+        return src.read(), src.profile
+
+
+def test_dfc2023_layout_dtypes_and_georeferencing(dfc2023_root):
+    for split, first in (('train', 'P0001.tif'), ('val', 'P0005.tif')):
+        expected = dict(rgb=('uint8', 3), sar=('float32', 1), dsm=('float32', 1))
+        for modality, (dtype, count) in expected.items():
+            data, profile = read(os.path.join(dfc2023_root, split, modality, first))
+            assert (profile['dtype'], profile['count']) == (dtype, count)
+            assert profile['crs'].to_epsg() == 32632
+            assert profile['transform'].a == 0.5 and profile['transform'].e == -0.5
+            assert 400_000 < profile['transform'].c < 600_000
+    sar, _ = read(os.path.join(dfc2023_root, 'train/sar/P0001.tif'))
+    db = 10 * np.log10(sar + 1e-7)
+    assert -25 < np.median(db) < 0  # amplitude in the range the dfc2023_sar preset expects
+    dsm, _ = read(os.path.join(dfc2023_root, 'train/dsm/P0001.tif'))
+    assert 20 < dsm.min() and dsm.max() < 150  # metres above sea level
+    assert os.path.exists(os.path.join(dfc2023_root, 'annotations/buildings_only_val.json'))
+
+
+def test_quadruplet_layout_dtypes(quadruplet_root):
+    with open(os.path.join(quadruplet_root, 'splits/train.txt')) as f:
+        entries = f.read().split()
+    assert len(entries) == 4
+    region, tile = entries[0].split('/')
+    expected = dict(s1=('float32', 2), s2=('uint16', 4), dem=('float32', 1), dw=('uint8', 1),
+                    label=('uint8', 1))
+    for modality, (dtype, count) in expected.items():
+        data, profile = read(os.path.join(quadruplet_root, region, modality, tile + '.tif'))
+        assert (profile['dtype'], profile['count']) == (dtype, count)
+        assert profile['transform'].a == 10.0 and profile['crs'].to_epsg() == 32632
+    s2, _ = read(os.path.join(quadruplet_root, region, 's2', tile + '.tif'))
+    assert 300 < s2.mean() < 4000
+    dw, _ = read(os.path.join(quadruplet_root, region, 'dw', tile + '.tif'))
+    assert dw.max() <= 8
+
+
+def test_generation_is_deterministic_per_seed(tmp_path):
+    make_dfc2023(str(tmp_path / 'a'), 1, 1, size=32, seed=5, cloud_holes=1.0)
+    make_dfc2023(str(tmp_path / 'b'), 1, 1, size=32, seed=5, cloud_holes=1.0)
+    make_dfc2023(str(tmp_path / 'c'), 1, 1, size=32, seed=6, cloud_holes=1.0)
+    for rel in ('train/rgb/P0001.tif', 'train/sar/P0001.tif', 'val/dsm/P0002.tif',
+                'annotations/buildings_only_train.json'):
+        assert filecmp.cmp(tmp_path / 'a' / rel, tmp_path / 'b' / rel, shallow=False)
+    a, _ = read(tmp_path / 'a' / 'train/rgb/P0001.tif')
+    c, _ = read(tmp_path / 'c' / 'train/rgb/P0001.tif')
+    assert not np.array_equal(a, c)
+    assert (a == 0).all(axis=0).any()  # a cloud hole (nodata 0) in every band
+
+
+def test_dfc2023_modalities_are_complementary_and_partial():
+    rng = np.random.default_rng(11)
+    c = _dfc_content(rng, 256)
+    buildings, dsm, rgb = c['buildings'], c['dsm'], c['rgb'].astype(np.float32)
+    sar_db = 10 * np.log10(c['sar'] ** 2 + 1e-12)
+    ground = buildings == 0
+    height = dsm - ndimage.minimum_filter(dsm, 25)
+    # DSM: buildings are tall, but so are some non-building pixels (trees).
+    assert np.median(height[buildings > 0]) > 4.0
+    assert (height[ground] > 4.0).sum() > 50
+    # RGB: some roofs look like the ground around them (only DSM / SAR find them).
+    camouflaged = 0
+    for idx in range(1, buildings.max() + 1):
+        foot = buildings == idx
+        ring = ndimage.binary_dilation(foot, iterations=3) & ~foot & ground
+        if foot.sum() > 20 and ring.sum() > 20:
+            diff = np.abs(rgb[foot].mean(0) - rgb[ring].mean(0)).max()
+            camouflaged += diff < 12
+    assert camouflaged >= 2
+    # SAR: double-bounce lines on the west walls are much brighter than roofs and ground.
+    foot = buildings > 0
+    west_edge = foot & ~np.roll(foot, 1, axis=1)
+    assert np.median(sar_db[west_edge]) > np.median(sar_db[foot & ~west_edge]) + 3
+    assert np.median(sar_db[west_edge]) > np.median(sar_db[ground]) + 5
+
+
+def test_quadruplet_classes_need_several_modalities():
+    rng = np.random.default_rng(3)
+    c = _quadruplet_content(rng, 256)
+    label, s2, s1, dw = c['label'], c['s2'].astype(float), c['s1'], c['dw']
+
+    def mean_of(arr, cls):
+        return arr[:, label == cls].mean(1)
+
+    present = set(np.unique(label))
+    assert {0, 1} <= present
+    # urban fabric vs industrial: same spectrum, different backscatter.
+    assert np.abs(mean_of(s2, 0) - mean_of(s2, 1)).max() < 100
+    assert abs(mean_of(s1, 0)[0] - mean_of(s1, 1)[0]) > 2.5
+    # The map is informative but imperfect: a share of built-up pixels is mislabelled.
+    built = np.isin(label, [0, 1])
+    agreement = (dw[built] == 6).mean()
+    assert 0.5 < agreement < 0.99
+
+
+def test_scene_modalities_live_on_different_grids(tmp_path):
+    paths = make_scene(str(tmp_path), layout='dfc2023', size=128, seed=0)
+    grids = {}
+    for name in ('rgb', 'sar', 'dsm', 'label'):
+        with rasterio.open(paths[name]) as src:
+            grids[name] = (src.res, src.bounds, src.crs)
+    assert grids['sar'][0] == (1.0, 1.0) and grids['rgb'][0] == (0.5, 0.5)
+    assert grids['sar'][1] != grids['rgb'][1] != grids['dsm'][1]
+    rgb, profile = read(paths['rgb'])
+    assert profile['nodata'] == 0 and (rgb == 0).all(axis=0).any()
+    q = make_scene(str(tmp_path / 'q'), layout='quadruplet', size=96, seed=0)
+    assert set(q) == {'s1', 's2', 'dem', 'dw', 'label'}
+
+
+def test_cli_writes_a_dataset(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        'make_synthetic_data', os.path.join(os.path.dirname(__file__), '..', 'tools',
+                                            'make_synthetic_data.py'))
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    cli.main(['--layout', 'quadruplet', '--out', str(tmp_path), '--num-train', '2',
+              '--num-val', '1', '--size', '32', '--seed', '1', '--cloud-holes', '1.0'])
+    with open(tmp_path / 'splits' / 'val.txt') as f:
+        region, tile = f.read().split()[0].split('/')
+    s2, _ = read(tmp_path / region / 's2' / f'{tile}.tif')
+    assert (s2 == 0).all(axis=0).any()
