@@ -24,6 +24,7 @@ import time
 from typing import Callable, List
 
 import torch
+from mmengine.logging import MMLogger
 from torch.utils.flop_counter import FlopCounterMode
 
 from incomplete_fusion.models.backbones import FusionViT
@@ -139,6 +140,7 @@ def main() -> None:
                         choices=['matmul', 'attention', 'backbone', 'subsets'])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    MMLogger.get_current_instance().setLevel('WARNING')  # no per-parameter init report
     print(f'torch {torch.__version__}, {args.threads} threads, batch {args.batch}, {args.size}^2, '
           f'median of {args.repeats}')
     gflops = bench_matmul(5) if 'matmul' in args.sections or 'subsets' in args.sections else None

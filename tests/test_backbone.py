@@ -295,7 +295,7 @@ def test_backbone_patch_dropout_only_in_training():
 def test_position_embedding_matches_mmpretrain_formula_in_row_major_order():
     from mmpretrain.models.utils import build_2d_sincos_position_embedding
     ours = sincos_2d_position_embedding((3, 5), 16)
-    theirs = build_2d_sincos_position_embedding((5, 3), 16)[0]  # (w, h) column-major
+    theirs = build_2d_sincos_position_embedding((3, 5), 16)[0]  # (h, w) grid, x-major order
     # mmpretrain's table is indexed [x][y]; ours is [y][x] (row-major tokens)
     torch.testing.assert_close(ours, theirs.reshape(5, 3, 16).transpose(0, 1).reshape(15, 16))
     one = torch.tensor(1.0).sin().item()

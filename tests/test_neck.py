@@ -11,7 +11,7 @@ def test_strides_and_channels_from_four_taps(size):
     neck = MODELS.build(dict(type='FusionPyramidNeck', in_channels=32, out_channels=(8, 16, 24, 40)))
     neck.init_weights()
     g = size // 16
-    maps = [torch.randn(2, 32, g, g) for _ in range(4)]
+    maps = [torch.randn(2, 32, g, g, requires_grad=True) for _ in range(4)]
     outs = neck(maps)
     assert [tuple(o.shape) for o in outs] == [(2, 8, size // 4, size // 4), (2, 16, size // 8, size // 8),
                                               (2, 24, size // 16, size // 16), (2, 40, size // 32, size // 32)]
