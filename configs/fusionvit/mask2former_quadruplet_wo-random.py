@@ -1,0 +1,5 @@
+# Ablation: without random modality combination (every training sample keeps all
+# active modalities; only genuinely missing data is NaN).
+_base_ = ['./mask2former_quadruplet.py']
+
+custom_hooks = []

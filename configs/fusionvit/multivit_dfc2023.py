@@ -1,0 +1,7 @@
+# MultiViT baseline (paper): plain self-attention over all modality and fusion
+# tokens (no masked attention, no modality attention) and no random modality
+# combination during training. Otherwise identical to mask2former_dfc2023.py.
+_base_ = ['./mask2former_dfc2023.py']
+
+model = dict(backbone=dict(masked_attention=False, modality_attention=False))
+custom_hooks = []
