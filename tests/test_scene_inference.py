@@ -1,0 +1,237 @@
+"""End-to-end scene inference with tiny FusionViT-Mask2Former models (random init).
+
+Scene: ``make_scene`` 208 px (rgb 0.5 m with a nodata hole, sar at 1 m missing a
+west strip, dsm missing a south strip), predicted on a 160 × 224 px reference grid
+(so the eastern 16 columns lie outside every input) with 64 px tiles, overlap 16.
+"""
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import rasterio
+import rasterio.features
+import torch
+
+from incomplete_fusion.apis import (INSTANCE_NODATA, SEMANTIC_NODATA, infer_scene, init_model,
+                                    plan_scene, plan_tiles, predict_tiles, read_tile)
+from incomplete_fusion.datasets.geo_io import RasterGrid
+from incomplete_fusion.datasets.synthetic import make_scene
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SEMANTIC_CONFIG = osp.join(REPO, 'configs/fusionvit/mask2former_dfc2023_semantic.py')
+INSTANCE_CONFIG = osp.join(REPO, 'configs/fusionvit/mask2former_dfc2023.py')
+TILE, OVERLAP = 64, 16
+GRID_H, GRID_W = 160, 224
+
+_DIMS = 32
+_ATTN = dict(embed_dims=_DIMS, num_heads=4)
+_FFN = dict(embed_dims=_DIMS, feedforward_channels=2 * _DIMS)
+_BACKBONE = dict(img_size=(TILE, TILE), embed_dims=_DIMS, depth=2, num_heads=2, out_indices=(1, ),
+                 drop_path_rate=0.0)
+_NECK = dict(in_channels=_DIMS, out_channels=_DIMS, num_inputs=1)
+_HEAD = dict(
+    in_channels=[_DIMS] * 4,
+    feat_channels=_DIMS,
+    out_channels=_DIMS,
+    pixel_decoder=dict(
+        encoder=dict(
+            num_layers=1,
+            layer_cfg=dict(self_attn_cfg=dict(embed_dims=_DIMS, num_heads=4), ffn_cfg=_FFN)),
+        positional_encoding=dict(num_feats=_DIMS // 2)),
+    positional_encoding=dict(num_feats=_DIMS // 2),
+    transformer_decoder=dict(
+        num_layers=1,
+        layer_cfg=dict(self_attn_cfg=_ATTN, cross_attn_cfg=_ATTN, ffn_cfg=_FFN)))
+TINY_SEMANTIC = {
+    'model.backbone': _BACKBONE,
+    'model.neck': _NECK,
+    'model.decode_head': dict(_HEAD, train_cfg=dict(num_points=256)),
+}
+TINY_INSTANCE = {
+    'model.backbone': _BACKBONE,
+    'model.neck': _NECK,
+    'model.panoptic_head': dict(_HEAD, num_queries=8),
+    'model.test_cfg.max_per_image': 8,
+}
+
+
+@pytest.fixture(scope='module')
+def scene(tmp_path_factory):
+    out = tmp_path_factory.mktemp('scene208')
+    paths = make_scene(str(out), size=208, seed=5, nodata_hole=True, hole_fraction=0.1)
+    with rasterio.open(paths['rgb']) as src:
+        t = src.transform
+        grid = RasterGrid(src.crs, t, GRID_H, GRID_W)  # rgb pixels, 16 columns past the east edge
+    return {k: paths[k] for k in ('rgb', 'sar', 'dsm')}, grid
+
+
+@pytest.fixture(scope='module')
+def semantic_model():
+    torch.manual_seed(0)
+    return init_model(SEMANTIC_CONFIG, None, cfg_options=TINY_SEMANTIC)
+
+
+def _read(path):
+    with rasterio.open(path) as src:
+        return src.read(1), src.profile
+
+
+@pytest.mark.parametrize('drop', [None, 'rgb'])
+def test_semantic_scene_matches_tilewise_prediction(scene, semantic_model, tmp_path, drop):
+    files, grid = scene
+    inputs = {k: (None if k == drop else v) for k, v in files.items()}
+    out, scores_out = tmp_path / 'pred.tif', tmp_path / 'scores.tif'
+    result = infer_scene(semantic_model, inputs, out, tile_size=TILE, overlap=OVERLAP,
+                         reference=grid, batch_size=3, scores_path=scores_out, progress=False)
+    pred, profile = _read(out)
+    # georeferencing and size of the reference grid
+    assert profile['crs'] == grid.crs and profile['transform'] == grid.transform
+    assert pred.shape == (GRID_H, GRID_W) and pred.dtype == np.uint8
+    assert profile['nodata'] == SEMANTIC_NODATA
+    assert result.num_tiles == 15 and result.missing == (() if drop is None else (drop, ))
+    # nodata exactly where no input has data: east of the scene (x >= 208)
+    assert (pred[:, 208:] == SEMANTIC_NODATA).all()
+    assert (pred[:, :208] < 2).all()
+
+    # interior: pixels covered by a single tile equal the model's own prediction of
+    # that tile, read through the same path (tile at row 1, col 2: y0=48, x0=96)
+    plan = plan_scene(inputs, semantic_model.cfg.modality_specs, reference=grid)
+    tiles = plan_tiles(GRID_H, GRID_W, TILE, OVERLAP)
+    tile = next(t for t in tiles if (t.row, t.col) == (1, 2))
+    assert (tile.y0, tile.x0) == (48, 96)
+    img = read_tile(plan, tile)
+    if drop == 'rgb':
+        assert np.isnan(img[:3]).all()
+    sample, = predict_tiles(semantic_model, img[None])
+    direct = sample.pred_sem_seg.data[0].numpy()
+    direct_scores = sample.seg_logits.data.numpy()
+    with rasterio.open(scores_out) as src:
+        scores = src.read()
+        assert src.transform == grid.transform and src.count == 2
+    # neighbours: tile above ends at row 64, below starts at 96; left ends at 112, right starts at 144
+    np.testing.assert_allclose(scores[:, 64:96, 112:144], direct_scores[:, 16:48, 16:48],
+                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(pred[64:96, 112:144], direct[16:48, 16:48])
+    assert np.isnan(scores[:, :, 208:]).all() and np.isfinite(scores[:, :, :208]).all()
+    # in the overlaps the scores are a blend: between the tiles' own scores, not equal to one
+    assert not np.allclose(scores[:, 48:64, 112:144], direct_scores[:, :16, 16:48])
+
+
+def test_semantic_scene_with_nodata_hole_keeps_predicting(scene, semantic_model, tmp_path):
+    """The rgb cloud hole is NaN for the model, but sar/dsm still cover it."""
+    files, _ = scene
+    plan = plan_scene(files, semantic_model.cfg.modality_specs)
+    assert plan.reference_name == 'rgb' and plan.grid.width == 208
+    with rasterio.open(files['rgb']) as src:
+        hole = (src.read() == 0).all(axis=0)
+    assert 0.05 < hole.mean() < 0.2
+    out = tmp_path / 'pred_full.tif'
+    result = infer_scene(semantic_model, files, out, tile_size=TILE, overlap=OVERLAP,
+                         progress=False)
+    pred, profile = _read(out)
+    assert profile['transform'] == plan.grid.transform and pred.shape == (208, 208)
+    assert (pred[hole] < 2).all()  # predicted, not nodata
+    assert result.num_tiles_run == result.num_tiles == 16
+
+
+def test_instance_scene_writes_ids_and_polygons_in_map_coordinates(scene, tmp_path):
+    files, full = scene
+    torch.manual_seed(0)
+    model = init_model(INSTANCE_CONFIG, None, cfg_options=TINY_INSTANCE)
+    grid = RasterGrid(full.crs, full.transform, 96, 128)
+    out = tmp_path / 'inst.tif'
+    result = infer_scene(model, files, out, tile_size=TILE, overlap=OVERLAP, reference=grid,
+                         score_thr=0.0, progress=False)
+    ids, profile = _read(out)
+    assert profile['crs'] == grid.crs and profile['transform'] == grid.transform
+    assert ids.shape == (96, 128) and ids.dtype == np.uint32
+    assert profile['nodata'] == INSTANCE_NODATA
+    with open(result.geojson_path) as f:
+        collection = json.load(f)
+    assert collection['type'] == 'FeatureCollection'
+    assert collection['crs']['properties']['name'].endswith('32632')
+    features = collection['features']
+    assert result.num_instances == len(features) > 0
+    present = set(np.unique(ids)) - {0, INSTANCE_NODATA}
+    assert present == {f['properties']['id'] for f in features}
+    left, bottom, right, top = grid.bounds
+    for feature in features:
+        fid = feature['properties']['id']
+        geometry = feature['geometry']
+        rings = (geometry['coordinates'] if geometry['type'] == 'Polygon' else
+                 [ring for poly in geometry['coordinates'] for ring in poly])
+        xy = np.array([pt for ring in rings for pt in ring])
+        # map coordinates (UTM metres), inside the grid's footprint
+        assert (xy[:, 0] >= left).all() and (xy[:, 0] <= right).all()
+        assert (xy[:, 1] >= bottom).all() and (xy[:, 1] <= top).all()
+        # burning the polygon back onto the grid gives exactly that id's pixels
+        burnt = rasterio.features.rasterize([(geometry, 1)], out_shape=ids.shape,
+                                            transform=grid.transform, dtype='uint8')
+        np.testing.assert_array_equal(burnt.astype(bool), ids == fid)
+        assert feature['properties']['pixels'] == int((ids == fid).sum())
+        assert 0.0 <= feature['properties']['score'] <= 1.0
+
+
+def _tiny_config_file(path, base, overrides) -> str:
+    """A config file inheriting ``base`` with the tiny-model overrides."""
+    lines = [f'_base_ = [{base!r}]', 'model = dict(']
+    for key, value in overrides.items():
+        parts = key.split('.')
+        assert parts[0] == 'model'
+        value_text = repr(value)
+        for part in reversed(parts[2:]):
+            value_text = f'dict({part}={value_text})'
+        lines.append(f'    {parts[1]}={value_text},')
+    lines.append(')')
+    path.write_text('\n'.join(lines) + '\n')
+    return str(path)
+
+
+def _load_tool(name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f'tool_{name}',
+                                                  osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_trained_checkpoint_through_the_cli(scene, dfc2023_root, tmp_path):
+    """tools/train.py writes a checkpoint with the mmengine runner; tools/infer.py uses it."""
+    config = _tiny_config_file(tmp_path / 'tiny_semantic.py', SEMANTIC_CONFIG, TINY_SEMANTIC)
+    work_dir = tmp_path / 'work'
+    _load_tool('train').main([
+        config, '--work-dir', str(work_dir), '--cfg-options', f'data_root={dfc2023_root}/',
+        'train_cfg.max_iters=2', 'train_cfg.val_interval=100', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False', 'default_hooks.checkpoint.interval=2'
+    ])
+    checkpoint = work_dir / 'iter_2.pth'
+    assert checkpoint.exists()
+
+    files, _ = scene
+    out = tmp_path / 'cli_pred.tif'
+    result = _load_tool('infer').main([
+        config, str(checkpoint), '--input', f'sar={files["sar"]}', '--input',
+        f'dsm={files["dsm"]}', '--out', str(out), '--tile-size', '64', '--overlap', '16',
+        '--no-progress'
+    ])
+    pred, profile = _read(out)
+    with rasterio.open(files['dsm']) as src:  # dsm (0.5 m) is finer than sar (1 m)
+        dsm_transform = src.transform
+    assert result.reference_name == 'dsm' and result.missing == ('rgb', )
+    assert profile['transform'] == dsm_transform  # union of sar and dsm = dsm's columns/rows
+    assert pred.shape == (result.grid.height, result.grid.width) == (208, 208)
+    # south-west corner: outside dsm (south strip) and sar (west strip) → nodata
+    assert (pred[182:, :26] == SEMANTIC_NODATA).all()
+    assert (pred[:182] < 2).all() and (pred[182:, 28:] < 2).all()
+    # the runner's weights are the ones used
+    state = torch.load(checkpoint, map_location='cpu', weights_only=False)['state_dict']
+    model = init_model(config, str(checkpoint))
+    assert model.state_dict().keys() == state.keys()
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, state[key])
+    with pytest.raises(SystemExit, match='1 channel'):
+        _load_tool('infer').main([config, str(checkpoint), '--input', f'sar={files["rgb"]}',
+                                  '--out', str(tmp_path / 'x.tif')])

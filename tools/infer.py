@@ -1,0 +1,119 @@
+"""Predict a georeferenced scene of any size from one GeoTIFF per available modality.
+
+Example::
+
+    python tools/infer.py configs/fusionvit/mask2former_dfc2023_semantic.py work_dirs/x/iter_1000.pth \\
+        --input rgb=scene_rgb.tif --input sar=scene_sar.tif --out pred.tif
+
+Modalities not given are treated as missing (the model was trained for that).
+Inputs may differ in resolution, extent and CRS; their nodata is missing data.
+The output has the reference grid (default: the finest input's CRS and pixels,
+over the union of the input footprints; see ``--reference``/``--extent``/
+``--resolution``). Semantic configs write a uint8 class raster (255 = no input);
+instance configs write a uint32 instance-id raster plus a GeoJSON of the
+instance polygons in map coordinates. See docs/inference.md.
+"""
+import argparse
+import os
+import sys
+
+from mmengine.config import DictAction
+
+
+def parse_input(text: str):
+    if '=' not in text:
+        raise argparse.ArgumentTypeError(f'--input expects NAME=PATH, got {text!r}')
+    name, path = text.split('=', 1)
+    if not name:
+        raise argparse.ArgumentTypeError(f'--input expects NAME=PATH, got {text!r}')
+    return name.strip(), path.strip() or None
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Sliding-window inference on a georeferenced multimodal scene',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('config', help='model config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--input', '-i', action='append', type=parse_input, required=True,
+                        metavar='NAME=PATH',
+                        help='one GeoTIFF per available modality, e.g. --input sar=b.tif '
+                        '(repeat; NAME= with no path marks a modality as missing)')
+    parser.add_argument('--out', '-o', required=True, help='output GeoTIFF')
+    parser.add_argument('--geojson', default=None,
+                        help='instance configs: polygon output (default: OUT with .geojson)')
+    parser.add_argument('--scores', default=None,
+                        help='semantic configs: also write the blended per-class scores '
+                        '(float32 GeoTIFF) here')
+    parser.add_argument('--tile-size', type=int, default=None,
+                        help="tile size in pixels (default: the backbone's img_size)")
+    parser.add_argument('--overlap', type=int, default=None,
+                        help='overlap between tiles in pixels (default: tile size / 4)')
+    parser.add_argument('--batch-size', type=int, default=4, help='tiles per forward pass')
+    parser.add_argument('--reference', default=None,
+                        help='output grid: a modality name or a raster path '
+                        '(default: the finest-resolution input)')
+    parser.add_argument('--extent', choices=('union', 'intersection'), default='union',
+                        help='output extent when --reference is not given')
+    parser.add_argument('--resolution', type=float, default=None,
+                        help='output pixel size in reference CRS units (default: keep)')
+    parser.add_argument('--score-thr', type=float, default=0.5,
+                        help='instance configs: minimum instance score')
+    parser.add_argument('--device', default='cpu', help='torch device, e.g. cuda:0')
+    parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. modalities=[sar,dsm]')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if repo not in sys.path:
+        sys.path.insert(0, repo)
+    from incomplete_fusion.apis import SceneInputError, infer_scene, init_model, plan_scene
+    from incomplete_fusion.modalities import UnknownModalityError
+    from incomplete_fusion.utils.config import load_config
+
+    inputs = {}
+    for name, path in args.input:
+        if name in inputs:
+            raise SystemExit(f'--input {name}= given twice')
+        inputs[name] = path
+    # Validate the inputs against the config before building the model.
+    cfg = load_config(args.config, args.cfg_options)
+    try:
+        plan_scene(inputs, cfg.modality_specs, cfg.get('modalities'), args.reference,
+                   args.extent, args.resolution)
+    except (SceneInputError, UnknownModalityError) as exc:
+        raise SystemExit(f'error: {exc}') from exc
+    model = init_model(cfg, args.checkpoint, device=args.device)
+    result = infer_scene(
+        model, inputs, args.out,
+        tile_size=args.tile_size,
+        overlap=args.overlap,
+        reference=args.reference,
+        extent=args.extent,
+        resolution=args.resolution,
+        batch_size=args.batch_size,
+        score_thr=args.score_thr,
+        geojson_path=args.geojson,
+        scores_path=args.scores,
+        progress=not args.no_progress)
+    grid = result.grid
+    print(f'{result.task} prediction written to {result.path}: {grid.width} x {grid.height} px, '
+          f'{grid.crs}, {result.num_tiles} tiles ({result.num_tiles_run} with data) in '
+          f'{result.seconds:.1f} s')
+    if result.missing:
+        print(f'missing modalities (treated as NaN): {", ".join(result.missing)}')
+    if result.ignored:
+        print(f'ignored (inactive in the config): {", ".join(result.ignored)}')
+    if result.scores_path:
+        print(f'per-class scores written to {result.scores_path}')
+    if result.geojson_path:
+        print(f'{result.num_instances} instances written to {result.geojson_path}')
+    return result
+
+
+if __name__ == '__main__':
+    main()
