@@ -107,6 +107,17 @@ def test_exact_isolation_of_modality_streams(impl):
         assert (grad_x[:, channel_range(model, name)].abs().sum((1, 2, 3)) > 0).all(), name
 
 
+@pytest.mark.parametrize('masked,modality,impl', [(True, True, 'block_sparse'), (True, True, 'dense'),
+                                                  (False, True, 'block_sparse'), (True, False, 'block_sparse')])
+def test_forward_skips_modality_work_in_last_layer_exactly(masked, modality, impl):
+    """forward() computes only fusion outputs in its last layer: same values as the full layer."""
+    model = tiny(masked_attention=masked, modality_attention=modality, attention_impl=impl)
+    x = with_missing(model, make_inputs())
+    last_tap = model(x)[-1]
+    full = model.forward_tokens(x).fusion_tokens  # all layers in full, final norm
+    torch.testing.assert_close(last_tap, full.transpose(1, 2).reshape_as(last_tap), rtol=1e-12, atol=1e-12)
+
+
 # ------------------------------------------------------- absent means absent
 def absent_pixels(model, available, name, size=16):
     grid = (size // P, size // P)

@@ -209,10 +209,11 @@ class FusionViT(BaseModule):
         }
 
     # ---------------------------------------------------------------- forward
-    def _encode(self, inputs: Tensor, visible: Optional[Dict[str, Tensor]],
-                num_layers: int) -> Tuple[Tensor, Tensor, Dict[str, Tensor], List[str],
+    def _encode(self, inputs: Tensor, visible: Optional[Dict[str, Tensor]], num_layers: int,
+                fusion_only_last: bool = False) -> Tuple[Tensor, Tensor, Dict[str, Tensor], List[str],
                                           Tuple[int, int], List[Tensor]]:
-        """Run the first ``num_layers`` layers.
+        """Run the first ``num_layers`` layers (the last one for fusion tokens
+        only if ``fusion_only_last``).
 
         Returns the tokens ``(B, K, L, D)``, the token availability
         ``(B, K, L)``, availability per declared modality, the names of the
@@ -254,14 +255,19 @@ class FusionViT(BaseModule):
 
         taps = []
         for i, layer in enumerate(self.layers[:num_layers]):
-            x = layer(x, masks)
+            if fusion_only_last and i == num_layers - 1:
+                fusion = layer.forward_fusion(x, masks)  # nothing reads its modality tokens
+            else:
+                x = layer(x, masks)
+                fusion = x[:, -1]
             if i in self.out_indices:
-                taps.append(self.norm(x[:, -1]).transpose(1, 2).reshape(b, -1, *grid))
+                taps.append(self.norm(fusion).transpose(1, 2).reshape(b, -1, *grid))
         return x, token_available, available, computed, grid, taps
 
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """Fusion-token maps ``(B, D, H/p, W/p)`` after each layer in ``out_indices``."""
-        _, _, _, _, _, taps = self._encode(inputs, None, max(self.out_indices) + 1)
+        _, _, _, _, _, taps = self._encode(
+            inputs, None, max(self.out_indices) + 1, fusion_only_last=True)
         return tuple(taps)
 
     def forward_tokens(self, inputs: Tensor,

@@ -52,6 +52,8 @@ class AttentionMasks:
     modality_keys: List[Optional[Tensor]] = field(default_factory=list)  # (B, 1, 1, L)
     all_keys: Optional[Tensor] = None  # (B, 1, 1, K * L)
     _dense: Optional[Tensor] = None
+    _location: Optional[Tensor] = None
+    _location_done: bool = False
 
     @classmethod
     def from_available(cls, available: Tensor) -> 'AttentionMasks':
@@ -66,6 +68,15 @@ class AttentionMasks:
             available=available,
             modality_keys=[_none_if_all(modality[:, m, None, None, :]) for m in range(k - 1)],
             all_keys=_none_if_all(available.reshape(b, 1, 1, k * l)))
+
+    @property
+    def location_keys(self) -> Optional[Tensor]:
+        """``(B * L, 1, 1, K)`` key mask of the per-location modality attention."""
+        if not self._location_done:
+            b, k, l = self.available.shape
+            self._location = _none_if_all(self.available.transpose(1, 2).reshape(b * l, 1, 1, k))
+            self._location_done = True
+        return self._location
 
     @property
     def num_blocks(self) -> int:
@@ -175,3 +186,21 @@ class MaskedSelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(b, kb, l, 3, self.num_heads, d // self.num_heads).unbind(3)
         out = ATTENTION_IMPLS[self.impl](q, k, v, masks)
         return self.proj(out.reshape(b, kb, l, d))
+
+    def forward_fusion(self, x: Tensor, masks: AttentionMasks) -> Tensor:
+        """Outputs of the fusion queries only, ``(B, L, D)``.
+
+        Fusion queries attend to every present token under all three rules, so
+        this is exact for every ``impl``; it skips the modality queries when
+        only fusion outputs are needed (the last layer of ``FusionViT.forward``).
+        """
+        b, kb, l, d = x.shape
+        h = self.num_heads
+        weight, bias = self.qkv.weight, self.qkv.bias
+        q = F.linear(x[:, -1], weight[:d], None if bias is None else bias[:d])
+        kv = F.linear(x, weight[d:], None if bias is None else bias[d:])
+        kv = kv.view(b, kb * l, 2, h, d // h)
+        out = F.scaled_dot_product_attention(
+            q.view(b, l, h, d // h).transpose(1, 2), kv[:, :, 0].transpose(1, 2),
+            kv[:, :, 1].transpose(1, 2), attn_mask=masks.all_keys)
+        return self.proj(out.transpose(1, 2).reshape(b, l, d))

@@ -40,8 +40,20 @@ class FusionLayer(nn.Module):
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: Tensor, masks: AttentionMasks) -> Tensor:
-        if self.modality_attn is not None:
-            fusion = self.modality_attn(x, masks.available)
-            x = torch.cat([x[:, :-1], fusion[:, None]], dim=1)
+        """``(B, K, L, D)`` tokens -> updated tokens."""
+        x = self._gather_into_fusion(x, masks)
         x = x + self.drop_path(self.attn(self.norm1(x), masks))
         return x + self.drop_path(self.mlp(self.norm2(x)))
+
+    def forward_fusion(self, x: Tensor, masks: AttentionMasks) -> Tensor:
+        """Only the updated fusion tokens ``(B, L, D)``: same values as
+        ``forward(x, masks)[:, -1]``, without the work for modality tokens."""
+        x = self._gather_into_fusion(x, masks)
+        fusion = x[:, -1] + self.drop_path(self.attn.forward_fusion(self.norm1(x), masks))
+        return fusion + self.drop_path(self.mlp(self.norm2(fusion)))
+
+    def _gather_into_fusion(self, x: Tensor, masks: AttentionMasks) -> Tensor:
+        if self.modality_attn is None:
+            return x
+        fusion = self.modality_attn(x, masks)
+        return torch.cat([x[:, :-1], fusion[:, None]], dim=1)

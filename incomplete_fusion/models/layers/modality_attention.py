@@ -8,10 +8,14 @@ It is computed for all ``B * L`` locations at once as tiny sequences of
 length ``K = M + 1`` with a single query each: the scores are a broadcast
 product summed over the head width, no Python loop and no tiny matmuls.
 """
+from typing import Optional
+
 import torch
+import torch.nn.functional as F
 from mmcv.cnn.bricks.drop import DropPath
 from torch import Tensor, nn
 
+from .attention import AttentionMasks
 from .mlp import Mlp
 
 __all__ = ['ModalityAttention']
@@ -43,16 +47,26 @@ class ModalityAttention(nn.Module):
         self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio))
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(self, x: Tensor, available: Tensor) -> Tensor:
+    def forward(self, x: Tensor, masks: AttentionMasks) -> Tensor:
         """Return the updated fusion tokens.
 
         Args:
             x: ``(B, K, L, D)`` tokens, fusion block last.
-            available: ``(B, K, L)`` bool; absent tokens are not keys.
+            masks: token availability (``masks.available``, ``(B, K, L)``);
+                absent tokens are not keys.
 
         Returns:
             ``(B, L, D)`` new fusion tokens.
         """
+        if torch.is_grad_enabled() and (x.requires_grad or self.q.weight.requires_grad):
+            gathered = self._gather_broadcast(x, masks.available)
+        else:
+            gathered = self._gather_sdpa(x, masks.location_keys)
+        fusion = x[:, -1] + self.drop_path(self.proj(gathered))
+        return fusion + self.drop_path(self.mlp(self.norm2(fusion)))
+
+    def _gather_broadcast(self, x: Tensor, available: Tensor) -> Tensor:
+        """Attention as broadcast products: its backward is cheap (training)."""
         b, kb, l, d = x.shape
         h = self.num_heads
         y = self.norm1(x)
@@ -61,6 +75,20 @@ class ModalityAttention(nn.Module):
         scores = (q * key).sum(-1) * self.scale  # (B, K, L, H)
         scores = scores.masked_fill(~available[..., None], float('-inf'))
         weights = scores.softmax(dim=1)  # over the K tokens of one location
-        gathered = (weights[..., None] * value).sum(1).reshape(b, l, d)
-        fusion = x[:, -1] + self.drop_path(self.proj(gathered))
-        return fusion + self.drop_path(self.mlp(self.norm2(fusion)))
+        return (weights[..., None] * value).sum(1).reshape(b, l, d)
+
+    def _gather_sdpa(self, x: Tensor, location_keys: Optional[Tensor]) -> Tensor:
+        """Same attention as ``B*L`` SDPA problems of one query and ``K`` keys.
+
+        Faster forward than the broadcast form, but SDPA's backward over
+        thousands of length-``K`` problems is slow on CPU, so it serves inference.
+        """
+        b, kb, l, d = x.shape
+        h = self.num_heads
+        y = self.norm1(x.transpose(1, 2))  # (B, L, K, D): a location's tokens together
+        q = self.q(y[:, :, -1]).view(b * l, h, 1, d // h)
+        kv = self.kv(y).view(b * l, kb, 2, h, d // h)
+        out = F.scaled_dot_product_attention(
+            q, kv[:, :, 0].transpose(1, 2), kv[:, :, 1].transpose(1, 2),
+            attn_mask=location_keys)
+        return out.view(b, l, d)
