@@ -21,6 +21,8 @@ import numpy as np
 
 
 def build_dataset(root: str):
+    from mmengine.registry import DefaultScope
+
     from incomplete_fusion.datasets import DFC2023InstanceDataset
     specs = [dict(name='rgb', channels=3, norm='dfc2023_rgb'),
              dict(name='sar', channels=1, norm='dfc2023_sar'),
@@ -30,7 +32,8 @@ def build_dataset(root: str):
         dict(type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=True),
         dict(type='PackDetInputs'),
     ]
-    return DFC2023InstanceDataset(data_root=root, pipeline=pipeline)
+    with DefaultScope.overwrite_default_scope('mmdet'):  # as the runner sets it
+        return DFC2023InstanceDataset(data_root=root, pipeline=pipeline)
 
 
 def time_in_process(dataset, repeats: int):

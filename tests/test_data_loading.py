@@ -232,3 +232,14 @@ def test_no_active_file_at_all(dfc2023_modality_specs, tmp_path):
     assert out['img'].shape == (32, 48, 5) and np.isnan(out['img']).all()
     with pytest.raises(FileNotFoundError, match='fallback_shape'):
         load(dict(modality_paths=paths))
+
+
+def test_modality_unknown_to_the_dataset_is_a_config_error(dfc2023_root):
+    info = sample(dfc2023_root)
+    specs = [dict(name='rgb', channels=3), dict(name='height', channels=1)]
+    with pytest.raises(KeyError, match="'height'.*modality_dirs"):
+        LoadMultimodalImages(specs)(dict(info))
+    # Called directly (not from a dataset), an absent entry just means missing.
+    direct = dict(modality_paths=dict(rgb=info['modality_paths']['rgb']))
+    out = LoadMultimodalImages(specs)(direct)
+    assert np.isnan(out['img'][..., 3]).all() and out['missing_modalities'] == ('height', )

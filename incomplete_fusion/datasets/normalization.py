@@ -79,25 +79,29 @@ def _per_channel(values: Union[float, Sequence[float]], channels: int, what: str
     return arr
 
 
-def normalize(img: np.ndarray, norm: NormLike) -> np.ndarray:
+def normalize(img: np.ndarray, norm: NormLike, inplace: bool = False) -> np.ndarray:
     """Normalise a float (H, W, C) array; NaN stays NaN. Returns float32.
 
     Args:
         img: float array (H, W, C), missing pixels already NaN.
         norm: preset name, statistics dict, or ``None`` (values returned as float32).
+        inplace: allow overwriting ``img`` when it already is float32 (saves a copy).
     """
     stats = resolve_norm(norm)
     out = np.asarray(img, dtype=np.float32)
+    if out is img and not inplace:
+        out = out.copy()
     if stats is None:
-        return out.copy() if out is img else out
+        return out
     if out.ndim != 3:
         raise ValueError(f'expected an (H, W, C) array, got shape {out.shape}')
     channels = out.shape[-1]
-    out = out.copy() if out is img else out
     with np.errstate(invalid='ignore', divide='ignore'):
         if stats.get('db'):
             # Negative amplitudes are invalid: they become NaN via log10.
-            out = 10.0 * np.log10(out + DB_EPS)
+            out += DB_EPS
+            np.log10(out, out=out)
+            out *= 10.0
         if stats.get('clip') is not None:
             low, high = stats['clip']
             np.clip(out, low, high, out=out)  # NaN passes through np.clip
@@ -105,7 +109,8 @@ def normalize(img: np.ndarray, norm: NormLike) -> np.ndarray:
         if zscore == 'fixed':
             mean = _per_channel(stats['mean'], channels, 'mean')
             std = _per_channel(stats['std'], channels, 'std')
-            out = (out - mean) / std
+            out -= mean
+            out /= std
         elif zscore == 'tile':
             out = tile_zscore(out)
     return out.astype(np.float32, copy=False)
