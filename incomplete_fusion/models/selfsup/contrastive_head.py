@@ -94,6 +94,11 @@ class CrossModalContrastiveHead(BaseModule):
 
     def init_weights(self):
         super().init_weights()
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
         for token in [*self.modality_tokens.values(), self.fusion_token]:
             nn.init.trunc_normal_(token, std=0.02)
 

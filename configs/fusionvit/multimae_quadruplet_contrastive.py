@@ -1,0 +1,15 @@
+# MultiMAE reconstruction + cross-modal contrastive pretraining on Quadruplet LULC.
+# See multimae_dfc2023_contrastive.py for the contrastive head.
+_base_ = ['./multimae_quadruplet.py']
+
+model = dict(
+    contrastive_head=dict(
+        type='CrossModalContrastiveHead',
+        modalities={{_base_.modality_specs}},
+        in_dims={{_base_.embed_dims}},
+        num_heads=3,
+        proj_dims=128,
+        proj_hidden_dims=512,
+        variant='infonce',  # or 'dino' (research code: weight 0.3)
+        temperature=0.1,
+        loss_weight=1.0))
