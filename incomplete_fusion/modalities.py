@@ -115,3 +115,18 @@ def nonempty_subsets(names: Sequence[str]) -> List[Tuple[str, ...]]:
     """All 2**M - 1 non-empty subsets, ordered by size, then declared order."""
     names = tuple(names)
     return [c for k in range(1, len(names) + 1) for c in combinations(names, k)]
+
+
+def keep_only(image, keep: Iterable[str], specs: Sequence[SpecLike], channel_dim: int = 0):
+    """Set the channels of every modality not in ``keep`` to NaN, in place.
+
+    Works on torch tensors and numpy arrays alike; ``channel_dim`` is the axis
+    that holds the concatenated channels (0 for ``(C, H, W)``, -1 for ``(H, W, C)``).
+    """
+    keep = set(resolve_active(keep, specs))
+    index = [slice(None)] * image.ndim
+    for name, channels in channel_slices(specs).items():
+        if name not in keep:
+            index[channel_dim] = channels
+            image[tuple(index)] = float('nan')
+    return image
