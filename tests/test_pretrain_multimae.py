@@ -18,6 +18,15 @@ PATCH, SIZE, DIMS = 8, 32, 32
 L = (SIZE // PATCH)**2
 
 
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    """Tiny models on a shared 2-core machine: extra intra-op threads only cost."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_model(contrastive=None, seed=0):
     torch.manual_seed(seed)
     model = MODELS.build(dict(

@@ -3,12 +3,13 @@ import glob
 import json
 import math
 import os.path as osp
+import uuid
 
 import pytest
 import torch
 from mmengine.config import Config
 
-from test_config_tiny import TINY_BACKBONE, load_tool, make_tiny_config, run_name
+from test_config_tiny import TINY_BACKBONE, load_tool, make_tiny_config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(REPO, 'configs', 'fusionvit')
@@ -49,6 +50,12 @@ def tiny_pretrain_config(out_dir, name: str, data_root: str, epochs: int = 2) ->
     return path
 
 
+def fresh_run() -> list:
+    """``--cfg-options`` giving an in-process run its own mmengine logger/visualizer."""
+    name = f'test_{uuid.uuid4().hex[:8]}'
+    return [f'experiment_name={name}', f'visualizer.name={name}']
+
+
 def scalars(work_dir):
     rows = []
     for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
@@ -62,8 +69,7 @@ def pretrained(dfc2023_root, tmp_path_factory):
     tmp = tmp_path_factory.mktemp('pretrain')
     config = tiny_pretrain_config(str(tmp), 'multimae_dfc2023_contrastive', dfc2023_root)
     work_dir = str(tmp / 'work')
-    train_tool.main([config, '--work-dir', work_dir, '--cfg-options',
-                     f'experiment_name={run_name()}'])
+    train_tool.main([config, '--work-dir', work_dir, '--cfg-options', *fresh_run()])
     return dict(work_dir=work_dir, checkpoint=osp.join(work_dir, 'epoch_2.pth'))
 
 
@@ -141,8 +147,7 @@ def test_checkpoint_loads_into_finetune_config_and_finetunes(pretrained, dfc2023
 
     # and fine-tuning runs, starting from those weights
     work_dir = str(tmp_path / 'work')
-    train_tool.main([config, '--work-dir', work_dir, '--cfg-options',
-                     f'experiment_name={run_name()}'])
+    train_tool.main([config, '--work-dir', work_dir, '--cfg-options', *fresh_run()])
     finetuned = torch.load(osp.join(work_dir, 'iter_2.pth'), map_location='cpu',
                            weights_only=False)['state_dict']
     losses = [r['loss'] for r in scalars(work_dir) if 'loss' in r]
