@@ -12,7 +12,7 @@ a modality absent for the whole batch is not computed at all, so inference with
 fewer modalities costs less.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +55,15 @@ class FusionViTOutput:
     fusion_tokens: Tensor
     available: Dict[str, Tensor]
     grid_size: Tuple[int, int]
+
+
+class _Encoded(NamedTuple):
+    tokens: Tensor  # (B, K, L, D), computed modality blocks then fusion
+    token_available: Tensor  # (B, K, L) bool
+    available: Dict[str, Tensor]  # per declared modality, (B, L) bool
+    computed: List[str]  # names of the computed modality blocks, in order
+    grid: Tuple[int, int]
+    taps: List[Tensor]  # normed fusion maps (B, D, h, w) of the out_indices layers
 
 
 @MODELS.register_module()
@@ -210,16 +219,14 @@ class FusionViT(BaseModule):
 
     # ---------------------------------------------------------------- forward
     def _encode(self, inputs: Tensor, visible: Optional[Dict[str, Tensor]], num_layers: int,
-                fusion_only_last: bool = False) -> Tuple[Tensor, Tensor, Dict[str, Tensor], List[str],
-                                          Tuple[int, int], List[Tensor]]:
+                fusion_only_last: bool = False) -> '_Encoded':
         """Run the first ``num_layers`` layers (the last one for fusion tokens
-        only if ``fusion_only_last``).
-
-        Returns the tokens ``(B, K, L, D)``, the token availability
-        ``(B, K, L)``, availability per declared modality, the names of the
-        computed blocks, the grid and the tapped fusion tokens (normed maps).
-        """
+        only if ``fusion_only_last``, whose returned ``tokens`` are then stale)."""
         grid = self._check_inputs(inputs)
+        unknown = set(visible or {}) - set(self.names)
+        if unknown:
+            raise ValueError(f'visible has unknown modalities {sorted(unknown)}; '
+                             f'declared: {list(self.names)}')
         b = inputs.shape[0]
         valid = self._valid_pixels(inputs)
         available = {}
@@ -228,10 +235,6 @@ class FusionViT(BaseModule):
             if visible is not None and name in visible:
                 avail = avail & visible[name].to(device=avail.device, dtype=torch.bool)
             available[name] = avail
-        unknown = set(visible or {}) - set(self.names)
-        if unknown:
-            raise ValueError(f'visible has unknown modalities {sorted(unknown)}; '
-                             f'declared: {list(self.names)}')
         if self.patch_dropout.training and self.patch_dropout.keep_ratio < 1.0:
             kept = self.patch_dropout(torch.stack([available[n] for n in self.names], 1))
             available = {n: kept[:, i] for i, n in enumerate(self.names)}
@@ -262,13 +265,12 @@ class FusionViT(BaseModule):
                 fusion = x[:, -1]
             if i in self.out_indices:
                 taps.append(self.norm(fusion).transpose(1, 2).reshape(b, -1, *grid))
-        return x, token_available, available, computed, grid, taps
+        return _Encoded(x, token_available, available, computed, grid, taps)
 
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """Fusion-token maps ``(B, D, H/p, W/p)`` after each layer in ``out_indices``."""
-        _, _, _, _, _, taps = self._encode(
-            inputs, None, max(self.out_indices) + 1, fusion_only_last=True)
-        return tuple(taps)
+        encoded = self._encode(inputs, None, max(self.out_indices) + 1, fusion_only_last=True)
+        return tuple(encoded.taps)
 
     def forward_tokens(self, inputs: Tensor,
                        visible: Optional[Dict[str, Tensor]] = None) -> FusionViTOutput:
@@ -279,13 +281,12 @@ class FusionViT(BaseModule):
             visible: optional per-modality ``(B, L)`` bool masks ANDed into the
                 availability (e.g. the visible tokens of masked pretraining).
         """
-        x, token_available, available, computed, grid, _ = self._encode(
-            inputs, visible, self.depth)
-        x = self.norm(x)
-        x = x * token_available[..., None].to(x.dtype)  # absent tokens read as zero
-        modality_tokens = {n: x[:, i] for i, n in enumerate(computed)}
-        for n in self.names:
-            if n not in modality_tokens:
-                modality_tokens[n] = x.new_zeros(x.shape[0], x.shape[2], x.shape[3])
-        modality_tokens = {n: modality_tokens[n] for n in self.names}
-        return FusionViTOutput(modality_tokens, x[:, -1], available, grid)
+        encoded = self._encode(inputs, visible, self.depth)
+        x = self.norm(encoded.tokens)
+        x = x * encoded.token_available[..., None].to(x.dtype)  # absent tokens read as zero
+        computed = {n: x[:, i] for i, n in enumerate(encoded.computed)}
+        modality_tokens = {
+            n: computed[n] if n in computed else x.new_zeros(x.shape[0], x.shape[2], x.shape[3])
+            for n in self.names
+        }
+        return FusionViTOutput(modality_tokens, x[:, -1], encoded.available, encoded.grid)

@@ -18,5 +18,5 @@ class LayerNorm2d(nn.LayerNorm):
 
 # mmpretrain registers an equivalent 'LN2d' in its own child registry; the root
 # registry (searched by mmdet/mmseg scopes) has none, so provide it there.
-if MODELS.get('LN2d') is None:
+if 'LN2d' not in MODELS.module_dict:
     MODELS.register_module('LN2d', module=LayerNorm2d)
