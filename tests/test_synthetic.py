@@ -80,8 +80,8 @@ def test_dfc2023_modalities_are_complementary_and_partial():
         foot = buildings == idx
         ring = ndimage.binary_dilation(foot, iterations=3) & ~foot & ground
         if foot.sum() > 20 and ring.sum() > 20:
-            diff = np.abs(rgb[foot].mean(0) - rgb[ring].mean(0)).max()
-            camouflaged += diff < 12
+            diff = np.abs(np.median(rgb[foot], 0) - np.median(rgb[ring], 0)).max()
+            camouflaged += diff < 15
     assert camouflaged >= 2
     # SAR: double-bounce lines on the west walls are much brighter than roofs and ground.
     foot = buildings > 0
@@ -135,3 +135,85 @@ def test_cli_writes_a_dataset(tmp_path):
         region, tile = f.read().split()[0].split('/')
     s2, _ = read(tmp_path / region / 's2' / f'{tile}.tif')
     assert (s2 == 0).all(axis=0).any()
+
+
+# --------------------------------------------------------------------------- linear probe
+def _probe_features(img):
+    """Per-pixel features: the normalised values plus 5×5 and 11×11 box means (context)."""
+    import cv2
+    img = np.nan_to_num(img.astype(np.float32))
+    parts = [img] + [cv2.blur(img, (k, k)).reshape(img.shape) for k in (5, 11)]
+    return np.concatenate(parts, -1).reshape(-1, 3 * img.shape[-1])
+
+
+def _probe_scores(train, test, names, targets, score):
+    """Ridge-regression pixel classifier per modality subset → score on the test tiles."""
+    from itertools import combinations
+    train_f = {n: np.concatenate([_probe_features(t[n]) for t in train[0]]) for n in names}
+    test_f = {n: np.concatenate([_probe_features(t[n]) for t in test[0]]) for n in names}
+    results = {}
+    for k in range(1, len(names) + 1):
+        for subset in combinations(names, k):
+            a = np.concatenate([train_f[n] for n in subset] + [np.ones((len(targets), 1))], 1)
+            w = np.linalg.solve(a.T @ a + 1e-2 * np.eye(a.shape[1]), a.T @ targets)
+            b = np.concatenate([test_f[n] for n in subset] + [np.ones((len(test[1]), 1))], 1)
+            results[subset] = score(b @ w, test[1])
+    return results
+
+
+def test_missing_modalities_measurably_hurt_a_linear_probe():
+    """On generated data, a simple pixel classifier is best with all modalities and
+    loses accuracy whenever one is dropped (complementary, partial information).
+    Run with -s to print the per-subset table quoted in docs/data.md."""
+    from incomplete_fusion.datasets.normalization import normalize
+
+    def dfc(seed, n):
+        tiles, labels = [], []
+        for i in range(n):
+            c = _dfc_content(np.random.default_rng([seed, i]), 128)
+            tiles.append(dict(rgb=normalize(c['rgb'].astype(np.float32), 'dfc2023_rgb'),
+                              sar=normalize(c['sar'][..., None], 'dfc2023_sar'),
+                              dsm=normalize(c['dsm'][..., None], 'tile_zscore')))
+            labels.append(c['buildings'].reshape(-1) > 0)
+        return tiles, np.concatenate(labels)
+
+    def iou(pred, truth):
+        pred = pred > 0.5
+        return (pred & truth).sum() / (pred | truth).sum()
+
+    train, test = dfc(0, 5), dfc(1, 4)
+    scores = _probe_scores(train, test, ('rgb', 'sar', 'dsm'), train[1].astype(float)[:, None],
+                           lambda p, t: iou(p[:, 0], t))
+
+    def quad(seed, n):
+        tiles, labels = [], []
+        for i in range(n):
+            c = _quadruplet_content(np.random.default_rng([seed, i]), 64)
+            tiles.append(dict(
+                s1=normalize(c['s1'].transpose(1, 2, 0), 'quadruplet_s1'),
+                s2=normalize(c['s2'].transpose(1, 2, 0).astype(np.float32), 'quadruplet_s2'),
+                dem=normalize(c['dem'][..., None], 'quadruplet_dem'),
+                dw=np.eye(9, dtype=np.float32)[c['dw']]))  # one-hot: a linear probe's embedding
+            labels.append(c['label'].reshape(-1))
+        return tiles, np.concatenate(labels)
+
+    def miou(pred, truth):
+        valid = truth != 255
+        pred, truth = pred[valid].argmax(1), truth[valid]
+        return np.mean([((pred == c) & (truth == c)).sum() / ((pred == c) | (truth == c)).sum()
+                        for c in np.unique(truth)])
+
+    qtrain, qtest = quad(0, 12), quad(1, 8)
+    onehot = np.eye(9)[np.where(qtrain[1] == 255, 0, qtrain[1])] * (qtrain[1] != 255)[:, None]
+    qscores = _probe_scores(qtrain, qtest, ('s1', 's2', 'dem', 'dw'), onehot, miou)
+    for name, table in (('DFC2023 building IoU', scores), ('quadruplet 9-class mIoU', qscores)):
+        print(f'\n{name} (ridge pixel probe):')
+        for subset, value in table.items():
+            print(f'  {"+".join(subset):16s} {value:.3f}')
+    for table in (scores, qscores):
+        everything = max(table, key=len)
+        best_single = max(v for s, v in table.items() if len(s) == 1)
+        assert table[everything] > best_single + 0.05
+        for subset, value in table.items():
+            if len(subset) == len(everything) - 1:  # dropping any one modality hurts
+                assert value < table[everything]

@@ -189,17 +189,17 @@ def _dfc_content(rng: np.random.Generator, size: int) -> dict:
         region |= grown
         buildings[y0:y0 + lh, x0:x0 + lw][local] = len(polygons) + 1
         polygons.append(poly)
-        heights.append(rng.uniform(2.5, 4.0) if rng.random() < 0.2 else rng.uniform(6, 30))
+        heights.append(rng.uniform(2.5, 4.0) if rng.random() < 0.3 else rng.uniform(6, 30))
 
     # Trees: tall in the DSM and green in RGB, diffuse in SAR, no double bounce.
     trees = np.zeros((h, w), bool)
     yy, xx = np.mgrid[0:h, 0:w]
-    for _ in range(int(rng.poisson(size * size / 1500.0))):
+    for _ in range(int(rng.poisson(size * size / 1000.0))):
         cy, cx = rng.uniform(0, h), rng.uniform(0, w)
         radius = rng.uniform(2.5, max(3.0, size / 25))
         blob = (yy - cy) ** 2 + (xx - cx) ** 2 < radius ** 2
         blob &= buildings == 0
-        height = rng.uniform(5, 15)
+        height = rng.uniform(5, 20)
         dome = height * np.sqrt(np.clip(1 - ((yy - cy) ** 2 + (xx - cx) ** 2) / radius ** 2, 0, 1))
         dsm[blob] = np.maximum(dsm[blob], terrain[blob] + dome[blob])
         trees |= blob
@@ -244,7 +244,9 @@ def _dfc_content(rng: np.random.Generator, size: int) -> dict:
         west_edge = foot & ~_shift(foot, 0, 1)
         line = west_edge | _shift(west_edge, 0, -1)
         sar_db[line] = np.maximum(sar_db[line], -2.0 + 0.05 * height)
-    dsm += rng.normal(0, 0.2, (h, w)).astype(np.float32)
+    # Photogrammetric DSMs are smooth at height edges and noisy.
+    dsm = cv2.GaussianBlur(dsm, (0, 0), 1.5)
+    dsm += rng.normal(0, 0.5, (h, w)).astype(np.float32)
 
     # Speckle: multiplicative Gamma(L=4) on intensity; amplitude = sqrt(intensity).
     looks = 4.0
@@ -357,11 +359,13 @@ _S1_SIGNATURE = np.array([
     [-10.0, -16.0], [-7.5, -12.5], [-11.0, -17.0], [-20.0, -26.0]], np.float32)
 # Dynamic World label per class: (most likely, alternative).
 _DW_OF_CLASS = [(6, 6), (6, 7), (6, 7), (2, 1), (4, 7), (2, 2), (1, 1), (5, 2), (0, 0)]
-# Class priors per terrain band (low, mid, high); transport is drawn as roads.
+# Class priors per terrain band (lowest, middle, highest third of the tile's own
+# terrain: the DEM is z-scored per tile, so only relative height is a usable cue);
+# transport is drawn as roads.
 _CLASS_PRIOR = np.array([
-    [.22, .15, 0, .10, .25, .03, .05, .0, .20],
-    [.08, .04, 0, .16, .22, .25, .15, .10, .0],
-    [.0, .0, 0, .04, .0, .16, .42, .38, .0],
+    [.22, .15, 0, .18, .20, .0, .0, .0, .25],
+    [.08, .04, 0, .06, .30, .30, .14, .08, .0],
+    [.0, .0, 0, .0, .0, .25, .40, .35, .0],
 ], np.float64)
 
 
@@ -375,7 +379,7 @@ def _quadruplet_content(rng: np.random.Generator, size: int) -> dict:
     rows = np.clip(np.arange(gh) * cell, 0, h - 1)
     cols = np.clip(np.arange(gw) * cell, 0, w - 1)
     centres = terrain[rows][:, cols]
-    band = np.digitize(centres, [250, 400])
+    band = np.digitize(centres, np.percentile(centres, [33.3, 66.7]))
     coarse = np.zeros((gh, gw), np.int64)
     bare = np.zeros((gh, gw), bool)
     for (i, j), b in np.ndenumerate(band):
