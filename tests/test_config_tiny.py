@@ -30,9 +30,15 @@ def load_tool(name: str):
     return module
 
 
-def run_name() -> str:
-    """A fresh experiment name: mmengine keys its logger/message hub instances by it."""
-    return f'test_{uuid.uuid4().hex[:8]}'
+def fresh_run() -> list:
+    """``--cfg-options`` items giving an in-process run its own mmengine instances.
+
+    mmengine keys its logger, message hub and visualizer singletons by name; a
+    second runner in the same process with the same names would write into the
+    first run's log folder.
+    """
+    name = f'test_{uuid.uuid4().hex[:8]}'
+    return [f'experiment_name={name}', f'visualizer.name={name}']
 
 
 def tiny_head(num_queries: int) -> dict:
@@ -67,6 +73,7 @@ def make_tiny_config(name: str, data_root: str, out_dir: str, max_iters: int = 2
                          f'model.{head_key}': head})
     if is_det:
         cfg.model.train_cfg.num_points = 256
+        cfg.model.test_cfg.max_per_image = 10  # <= queries x classes
     else:
         cfg.model.decode_head.train_cfg.num_points = 256
         cfg.model.data_preprocessor.size = SIZE

@@ -20,8 +20,8 @@ import incomplete_fusion  # noqa: E402,F401
 from mmengine.config import DictAction  # noqa: E402
 
 from incomplete_fusion.evaluation import evaluate_subsets  # noqa: E402
-from incomplete_fusion.utils import (ensure_synthetic_data, load_config,  # noqa: E402
-                                     prepare_cpu_distributed)
+from incomplete_fusion.utils import (  # noqa: E402
+    cache_config_formatting, ensure_synthetic_data, load_config, prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -46,6 +46,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    cache_config_formatting()
     cfg = load_config(args.config, args.cfg_options)
     work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])

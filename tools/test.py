@@ -19,8 +19,9 @@ from mmengine.dist import is_main_process  # noqa: E402
 
 from incomplete_fusion.evaluation import evaluate_subsets  # noqa: E402
 from incomplete_fusion.evaluation.subset_eval import build_runner  # noqa: E402
-from incomplete_fusion.utils import (describe_modalities, ensure_synthetic_data,  # noqa: E402
-                                     load_config, prepare_cpu_distributed)
+from incomplete_fusion.utils import (  # noqa: E402
+    cache_config_formatting, describe_modalities, ensure_synthetic_data, load_config,
+    prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -65,6 +66,7 @@ def enable_visualization(cfg, args) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
+    cache_config_formatting()
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     if args.work_dir is not None:

@@ -136,13 +136,17 @@ subset_metrics = ['coco/segm_mAP_50', 'coco/segm_mAP']
 # ---------------------------------------------------------------- schedule
 # From scratch the backbone trains at the full lr (stock Mask2Former uses 0.1 for
 # an ImageNet backbone; *_finetune configs do so for a pretrained FusionViT).
+# Learned tokens/embeddings get no weight decay, as stock.
+embed_multi = dict(lr_mult=1.0, decay_mult=0.0)
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
     paramwise_cfg=dict(
-        custom_keys={
-            'backbone': dict(lr_mult=1.0, decay_mult=1.0),
-            'fusion_token': dict(lr_mult=1.0, decay_mult=0.0),
-        }))
+        custom_keys=dict(
+            _delete_=True,  # drops the stock backbone lr_mult=0.1
+            query_embed=embed_multi,
+            query_feat=embed_multi,
+            level_embed=embed_multi,
+            fusion_tokens=embed_multi)))
 max_iters = 20000
 interval = 2000
 param_scheduler = dict(

@@ -107,12 +107,15 @@ test_evaluator = val_evaluator
 subset_metrics = ['mIoU', 'mFscore', 'IoU.building', 'F1.building']
 
 # ---------------------------------------------------------------- schedule
+embed_multi = dict(lr_mult=1.0, decay_mult=0.0)
 optim_wrapper = dict(
     paramwise_cfg=dict(
-        custom_keys={
-            'backbone': dict(lr_mult=1.0, decay_mult=1.0),
-            'fusion_token': dict(lr_mult=1.0, decay_mult=0.0),
-        }))
+        custom_keys=dict(
+            _delete_=True,  # drops the stock backbone lr_mult=0.1
+            query_embed=embed_multi,
+            query_feat=embed_multi,
+            level_embed=embed_multi,
+            fusion_tokens=embed_multi)))
 max_iters = 20000
 interval = 2000
 param_scheduler = [

@@ -17,6 +17,7 @@ from mmengine.runner import Runner, TestLoop
 
 from ..modalities import nonempty_subsets, resolve_active
 from ..utils.config import apply_modalities, load_config
+from ..utils.speedups import cache_config_formatting
 from .subset_table import SubsetTable, subset_label
 
 
@@ -60,6 +61,7 @@ def evaluate_subsets(config: Union[str, Config],
     Returns:
         The :class:`SubsetTable` (also written to the work dir by rank 0).
     """
+    cache_config_formatting()
     if isinstance(config, Config):
         cfg = copy.deepcopy(config)
         name = osp.splitext(osp.basename(cfg.filename or 'config'))[0]
