@@ -6,7 +6,7 @@ registers every component (see :mod:`incomplete_fusion.registry`), so
 mmseg or mmpretrain config needs.
 """
 from . import compat  # noqa: F401  (applies the shims first)
-from . import apis, datasets, engine, evaluation, models  # noqa: F401
+from . import apis, datasets, engine, evaluation, models, utils  # noqa: F401
 from .modalities import ModalitySpec, UnknownModalityError, parse_modalities
 from .version import __version__
 
