@@ -35,6 +35,8 @@ def parse_args():
     parser.add_argument('--subsets', nargs='+', default=['all', 'sar,dsm'],
                         help="modality sets to time, 'all' = every file of the scene")
     parser.add_argument('--score-thr', type=float, default=0.5)
+    parser.add_argument('--scene-dir', default=None,
+                        help='keep the generated scene here and reuse it on later runs')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args()
 
@@ -53,13 +55,19 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         layout = 'dfc2023' if 'rgb' in names else 'quadruplet'
-        files = make_scene(tmp, layout=layout, size=args.size, seed=0)
+        scene_dir = args.scene_dir or tmp
+        if args.scene_dir:
+            scene_dir = osp.join(args.scene_dir, f'{layout}_{args.size}')
+        files = {n: osp.join(scene_dir, f'{n}.tif') for n in names}
+        if not all(osp.exists(p) for p in files.values()):
+            files = make_scene(scene_dir, layout=layout, size=args.size, seed=0)
         files = {k: v for k, v in files.items() if k in names}
-        print(f'scene: {args.size} x {args.size} px at 0.5 m ({layout}), generated in '
+        print(f'scene: {args.size} x {args.size} px ({layout}), ready in '
               f'{time.perf_counter() - t0:.1f} s; device {args.device}, '
               f'{torch.get_num_threads()} threads; config {args.config}')
-        print('| modalities | tiles | seconds | MPix/min | km²/min | strip buffers MiB |')
-        print('| --- | --- | --- | --- | --- | --- |')
+        print('| modalities | tiles | seconds | model share | MPix/min | km²/min | '
+              'strip buffers MiB |')
+        print('| --- | --- | --- | --- | --- | --- | --- |')
         for subset in args.subsets:
             keep = names if subset == 'all' else subset.split(',')
             inputs = {n: (files.get(n) if n in keep else None) for n in names}
@@ -71,7 +79,8 @@ def main():
             km2 = grid.width * grid.height * abs(grid.transform.a * grid.transform.e) / 1e6
             minutes = result.seconds / 60
             print(f'| {"+".join(n for n in names if n in keep)} | {result.num_tiles} | '
-                  f'{result.seconds:.1f} | {result.megapixels / minutes:.2f} | '
+                  f'{result.seconds:.1f} | {result.model_seconds / result.seconds:.0%} | '
+                  f'{result.megapixels / minutes:.2f} | '
                   f'{km2 / minutes:.3f} | {result.peak_buffer_bytes / 2**20:.1f} |')
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f'peak RSS of the process (model, torch and the generated scene included): '

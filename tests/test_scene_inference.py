@@ -12,6 +12,7 @@ import pytest
 import rasterio
 import rasterio.features
 import torch
+from affine import Affine
 
 from incomplete_fusion.apis import (INSTANCE_NODATA, SEMANTIC_NODATA, infer_scene, init_model,
                                     plan_scene, plan_tiles, predict_tiles, read_tile)
@@ -133,6 +134,9 @@ def test_semantic_scene_with_nodata_hole_keeps_predicting(scene, semantic_model,
     assert profile['transform'] == plan.grid.transform and pred.shape == (208, 208)
     assert (pred[hole] < 2).all()  # predicted, not nodata
     assert result.num_tiles_run == result.num_tiles == 16
+    # bounded memory: one strip of tile + 16 rows (2 class scores + weight sum in float32,
+    # a validity byte), not the 208 rows of the scene
+    assert result.peak_buffer_bytes == (2 + 1) * 4 * (TILE + 16) * 208 + (TILE + 16) * 208
 
 
 def test_instance_scene_writes_ids_and_polygons_in_map_coordinates(scene, tmp_path):
@@ -171,6 +175,7 @@ def test_instance_scene_writes_ids_and_polygons_in_map_coordinates(scene, tmp_pa
         np.testing.assert_array_equal(burnt.astype(bool), ids == fid)
         assert feature['properties']['pixels'] == int((ids == fid).sum())
         assert 0.0 <= feature['properties']['score'] <= 1.0
+        assert feature['properties']['class'] == 'building'  # the dataset's class names
 
 
 def _tiny_config_file(path, base, overrides) -> str:
@@ -203,11 +208,12 @@ def test_trained_checkpoint_through_the_cli(scene, dfc2023_root, tmp_path):
     work_dir = tmp_path / 'work'
     _load_tool('train').main([
         config, '--work-dir', str(work_dir), '--cfg-options', f'data_root={dfc2023_root}/',
-        'train_cfg.max_iters=2', 'train_cfg.val_interval=100', 'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
-        'val_dataloader.persistent_workers=False', 'default_hooks.checkpoint.interval=2'
+        'train_cfg.max_iters=1', 'train_dataloader.batch_size=1',
+        'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+        'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
+        'default_hooks.checkpoint.interval=1'
     ])
-    checkpoint = work_dir / 'iter_2.pth'
+    checkpoint = work_dir / 'iter_1.pth'
     assert checkpoint.exists()
 
     files, _ = scene
@@ -215,17 +221,18 @@ def test_trained_checkpoint_through_the_cli(scene, dfc2023_root, tmp_path):
     result = _load_tool('infer').main([
         config, str(checkpoint), '--input', f'sar={files["sar"]}', '--input',
         f'dsm={files["dsm"]}', '--out', str(out), '--tile-size', '64', '--overlap', '16',
-        '--no-progress'
+        '--resolution', '1.0', '--no-progress'
     ])
     pred, profile = _read(out)
     with rasterio.open(files['dsm']) as src:  # dsm (0.5 m) is finer than sar (1 m)
-        dsm_transform = src.transform
+        t = src.transform
     assert result.reference_name == 'dsm' and result.missing == ('rgb', )
-    assert profile['transform'] == dsm_transform  # union of sar and dsm = dsm's columns/rows
-    assert pred.shape == (result.grid.height, result.grid.width) == (208, 208)
+    # union of sar and dsm = the dsm's origin; --resolution 1.0 halves the 208 px
+    assert profile['transform'] == Affine(1.0, 0.0, t.c, 0.0, -1.0, t.f)
+    assert pred.shape == (result.grid.height, result.grid.width) == (104, 104)
     # south-west corner: outside dsm (south strip) and sar (west strip) → nodata
-    assert (pred[182:, :26] == SEMANTIC_NODATA).all()
-    assert (pred[:182] < 2).all() and (pred[182:, 28:] < 2).all()
+    assert (pred[91:, :13] == SEMANTIC_NODATA).all()
+    assert (pred[:91] < 2).all() and (pred[91:, 14:] < 2).all()
     # the runner's weights are the ones used
     state = torch.load(checkpoint, map_location='cpu', weights_only=False)['state_dict']
     model = init_model(config, str(checkpoint))

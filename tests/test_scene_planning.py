@@ -157,6 +157,10 @@ def test_errors_before_any_compute(scene, tmp_path):
     no_crs = _copy(scene['sar'], tmp_path / 'sar_nocrs.tif', crs=None)
     with pytest.raises(SceneInputError, match='no CRS'):
         plan_scene(dict(rgb=scene['rgb'], sar=no_crs), SPECS)
+    local = _copy(scene['sar'], tmp_path / 'sar_local.tif', crs=CRS.from_wkt(
+        'LOCAL_CS["Arbitrary",UNIT["metre",1],AXIS["Easting",EAST],AXIS["Northing",NORTH]]'))
+    with pytest.raises(SceneInputError, match='neither projected nor geographic'):
+        plan_scene(dict(rgb=scene['rgb'], sar=local), SPECS)
     _, sar_t, _, _ = _grid(scene['sar'])
     far = _copy(scene['sar'], tmp_path / 'sar_far.tif',
                 transform=Affine.translation(5000.0, 0.0) @ sar_t)

@@ -175,6 +175,7 @@ class SceneResult:
     num_tiles: int
     num_tiles_run: int
     seconds: float
+    model_seconds: float = 0.0  # of ``seconds``, spent in the model (test_step)
     geojson_path: Optional[str] = None
     scores_path: Optional[str] = None
     num_instances: int = 0
@@ -270,7 +271,7 @@ def infer_scene(model: torch.nn.Module,
         merger = _SemanticMerger(*args, scores_path=scores_path)
     else:
         merger = _InstanceMerger(*args, score_thr=score_thr, geojson_path=geojson_path)
-    run = 0
+    run, model_seconds = 0, 0.0
     with merger, tqdm(total=len(tiles), desc='scene tiles', unit='tile',
                       disable=not progress) as bar:
         rows = _group_rows(tiles)
@@ -280,7 +281,9 @@ def infer_scene(model: torch.nn.Module,
                 valid = [np.isfinite(a).any(axis=0) for a in arrays]
                 todo = [i for i, v in enumerate(valid) if v.any()]  # skip empty tiles
                 if todo:
+                    tic = time.perf_counter()
                     samples = predict_tiles(model, np.stack([arrays[i] for i in todo]), task)
+                    model_seconds += time.perf_counter() - tic
                     for i, sample in zip(todo, samples):
                         merger.add(batch[i], sample, valid[i])
                     run += len(todo)
@@ -290,7 +293,8 @@ def infer_scene(model: torch.nn.Module,
     return SceneResult(
         path=os.fspath(out_path), task=task, grid=plan.grid, reference_name=plan.reference_name,
         missing=plan.missing, num_tiles=len(tiles), num_tiles_run=run,
-        seconds=time.perf_counter() - start_time, geojson_path=merger.geojson_path,
+        seconds=time.perf_counter() - start_time, model_seconds=model_seconds,
+        geojson_path=merger.geojson_path,
         scores_path=merger.scores_path,
         num_instances=merger.num_instances, peak_buffer_bytes=merger.buffer_bytes,
         ignored=plan.ignored)
