@@ -1,0 +1,60 @@
+"""What tools/demo.py and tools/robustness_study.py share: compose a config from a
+config file + a preset + overrides, and run the project's own tools on it.
+
+Each run's exact config is written to ``<work_dir>/config.py`` so that it can be
+re-run with ``tools/train.py`` / ``tools/test.py`` / ``tools/eval_subsets.py`` as is.
+"""
+import argparse
+import os
+import os.path as osp
+import subprocess
+import sys
+from typing import Optional, Sequence
+
+from mmengine.config import Config, DictAction
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def parse_options(options: Sequence[str]) -> dict:
+    """``key=value`` strings, parsed exactly as ``--cfg-options`` parses them."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--options', nargs='+', action=DictAction, default={})
+    return parser.parse_args(['--options', *options]).options if options else {}
+
+
+def compose_config(config: str, preset: Optional[str] = None,
+                   options: Sequence[str] = ()) -> Config:
+    """``config`` with ``preset`` (a partial config file) and ``options`` merged on top."""
+    cfg = Config.fromfile(config)
+    if preset:
+        cfg.merge_from_dict(Config.fromfile(preset).to_dict())
+    cfg.merge_from_dict(parse_options(options))
+    return cfg
+
+
+def write_config(cfg: Config, work_dir: str) -> str:
+    os.makedirs(work_dir, exist_ok=True)
+    path = osp.join(work_dir, 'config.py')
+    cfg.dump(path)
+    return path
+
+
+def run_tool(script: str, *args: str) -> None:
+    """Run one of tools/*.py in a fresh interpreter, as a user would."""
+    command = [sys.executable, osp.join(REPO, 'tools', script), *args]
+    print(f'\n$ {" ".join(command)}', flush=True)
+    subprocess.run(command, check=True, cwd=REPO)
+
+
+def train(config_path: str, work_dir: str) -> str:
+    """``tools/train.py``; returns the last checkpoint."""
+    run_tool('train.py', config_path, '--work-dir', work_dir)
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def evaluate_subsets(config_path: str, checkpoint: str, work_dir: str) -> str:
+    """``tools/eval_subsets.py``; returns the CSV of the per-subset table."""
+    run_tool('eval_subsets.py', config_path, checkpoint, '--work-dir', work_dir)
+    return osp.join(work_dir, 'subset_eval.csv')
