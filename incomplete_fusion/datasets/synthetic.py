@@ -170,7 +170,7 @@ def _dfc_content(rng: np.random.Generator, size: int) -> dict:
 
     occupied = np.zeros((h, w), bool)
     buildings = np.zeros((h, w), np.int32)  # instance id map (1-based)
-    polygons, heights = [], []
+    polygons, heights, footprints = [], [], []
     n_target = max(1, int(rng.poisson(size * size / 900.0)))
     for _ in range(n_target * 4):
         if len(polygons) >= n_target:
@@ -189,61 +189,75 @@ def _dfc_content(rng: np.random.Generator, size: int) -> dict:
         region |= grown
         buildings[y0:y0 + lh, x0:x0 + lw][local] = len(polygons) + 1
         polygons.append(poly)
+        footprints.append((local, y0, x0))
         heights.append(rng.uniform(2.5, 4.0) if rng.random() < 0.3 else rng.uniform(6, 30))
 
     # Trees: tall in the DSM and green in RGB, diffuse in SAR, no double bounce.
     trees = np.zeros((h, w), bool)
-    yy, xx = np.mgrid[0:h, 0:w]
     for _ in range(int(rng.poisson(size * size / 1000.0))):
         cy, cx = rng.uniform(0, h), rng.uniform(0, w)
         radius = rng.uniform(2.5, max(3.0, size / 25))
-        blob = (yy - cy) ** 2 + (xx - cx) ** 2 < radius ** 2
-        blob &= buildings == 0
+        win = (slice(max(0, int(cy - radius) - 1), min(h, int(cy + radius) + 2)),
+               slice(max(0, int(cx - radius) - 1), min(w, int(cx + radius) + 2)))
+        yy, xx = np.mgrid[win]
+        r2 = ((yy - cy) ** 2 + (xx - cx) ** 2) / radius ** 2
+        blob = (r2 < 1) & (buildings[win] == 0)
         height = rng.uniform(5, 20)
-        dome = height * np.sqrt(np.clip(1 - ((yy - cy) ** 2 + (xx - cx) ** 2) / radius ** 2, 0, 1))
-        dsm[blob] = np.maximum(dsm[blob], terrain[blob] + dome[blob])
-        trees |= blob
+        dome = height * np.sqrt(np.clip(1 - r2, 0, 1))
+        dsm[win][blob] = np.maximum(dsm[win][blob], terrain[win][blob] + dome[blob])
+        trees[win] |= blob
     rgb[trees] = np.array([48, 78, 40], np.float32) + rng.normal(0, 10, (trees.sum(), 3))
     sar_db[trees] = -6.5 + rng.normal(0, 1.5, trees.sum())
 
-    # Buildings: shadows (optical and radar), roofs, heights, double bounce.
-    for idx, height in enumerate(heights, start=1):
-        foot = buildings == idx
-        if not foot.any():
-            continue
-        # Optical shadow towards the north-east, length grows with height.
+    def around(k: int, pad: int):
+        """Window around footprint k (padded), and the footprint inside it."""
+        local, y0, x0 = footprints[k]
+        lh, lw = local.shape
+        win = (slice(max(0, y0 - pad), min(h, y0 + lh + pad)),
+               slice(max(0, x0 - pad), min(w, x0 + lw + pad)))
+        foot = np.zeros((win[0].stop - win[0].start, win[1].stop - win[1].start), bool)
+        oy, ox = y0 - win[0].start, x0 - win[1].start
+        foot[oy:oy + lh, ox:ox + lw] = local
+        return win, foot
+
+    # Buildings: shadows (optical and radar), roofs, heights, double bounce. Each
+    # building is drawn inside a window around it (scenes have thousands of them).
+    for k, height in enumerate(heights):
         s = int(round(height * 0.25))
-        shadow = _shift(foot, -s, s) & ~foot & (buildings == 0)
-        rgb[shadow] *= 0.55
+        radar = int(round(height * 0.2))
+        win, foot = around(k, max(s, radar) + 1)
+        ground = buildings[win] == 0
+        # Optical shadow towards the north-east, length grows with height.
+        shadow = _shift(foot, -s, s) & ~foot & ground
+        rgb[win][shadow] *= 0.55
         # Radar shadow behind the building (east), layover towards the sensor (west).
         radar_shadow = np.zeros_like(foot)
-        for k in range(1, int(round(height * 0.2)) + 1):
-            radar_shadow |= _shift(foot, 0, k)
-        sar_db[radar_shadow & ~foot & (buildings == 0)] = -21.0
-    for idx, height in enumerate(heights, start=1):
-        foot = buildings == idx
-        if not foot.any():
-            continue
+        for j in range(1, radar + 1):
+            radar_shadow |= _shift(foot, 0, j)
+        sar_db[win][radar_shadow & ~foot & ground] = -21.0
+    for k, height in enumerate(heights):
+        win, foot = around(k, int(round(height * 0.15)) + 4)
+        n = int(foot.sum())
         if rng.random() < 0.35:  # camouflaged roof: same colour as the ground around it
             ring = cv2.dilate(foot.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
-            roof = ground_rgb[ring & ~foot].mean(0)
+            roof = ground_rgb[win][ring & ~foot].mean(0)
         else:
             roof = ROOF_PALETTE[rng.integers(len(ROOF_PALETTE))]
-        rgb[foot] = roof + rng.normal(0, 5, (foot.sum(), 3))
+        rgb[win][foot] = roof + rng.normal(0, 5, (n, 3))
         gable = rng.random() < 0.3
-        roof_h = np.full(foot.sum(), height, np.float32)
+        roof_h = np.full(n, height, np.float32)
         if gable:
             ys, xs = np.nonzero(foot)
             axis = (ys - ys.mean()) if (np.ptp(ys) < np.ptp(xs)) else (xs - xs.mean())
             roof_h += 2.5 * (1 - np.abs(axis) / (np.abs(axis).max() + 1e-6))
-        dsm[foot] = terrain[foot].min() + roof_h
+        dsm[win][foot] = terrain[win][foot].min() + roof_h
         layover = _shift(foot, 0, -int(round(height * 0.15)))
-        sar_db[layover & (buildings == 0) & ~trees] = -7.0
-        sar_db[foot] = -7.5 + rng.normal(0, 1.0, foot.sum())
+        sar_db[win][layover & (buildings[win] == 0) & ~trees[win]] = -7.0
+        sar_db[win][foot] = -7.5 + rng.normal(0, 1.0, n)
         # Double bounce: bright line on the west (sensor-facing) walls.
         west_edge = foot & ~_shift(foot, 0, 1)
         line = west_edge | _shift(west_edge, 0, -1)
-        sar_db[line] = np.maximum(sar_db[line], -2.0 + 0.05 * height)
+        sar_db[win][line] = np.maximum(sar_db[win][line], -2.0 + 0.05 * height)
     # Photogrammetric DSMs are smooth at height edges and noisy.
     dsm = cv2.GaussianBlur(dsm, (0, 0), 1.5)
     dsm += rng.normal(0, 0.5, (h, w)).astype(np.float32)
