@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import os.path as osp
+import warnings
 from typing import Dict, List, Mapping, Optional, Sequence
 
 import cv2
@@ -101,7 +102,8 @@ class DFC2023BuildingSegDataset(BaseSegDataset):
             modality folders.
         modality_dirs: as in :class:`DFC2023InstanceDataset`.
         mask_cache_dir: where the PNG masks go; default
-            ``{data_root}/.mask_cache/<json name>_<hash>/``.
+            ``{data_root}/.mask_cache/<json name>_<hash>/`` (if that is not writable,
+            ``~/.cache/incomplete_fusion/<json name>_<hash>/``).
     """
 
     METAINFO = dict(classes=('background', 'building'), palette=[[0, 0, 0], [220, 20, 60]])
@@ -133,8 +135,19 @@ class DFC2023BuildingSegDataset(BaseSegDataset):
             with open(local, 'rb') as f:
                 raw = f.read()
         coco = json.loads(raw)
-        cache = self._cache_dir(self.ann_file, hashlib.sha1(raw).hexdigest())
-        os.makedirs(cache, exist_ok=True)
+        digest = hashlib.sha1(raw).hexdigest()
+        cache = self._cache_dir(self.ann_file, digest)
+        try:
+            os.makedirs(cache, exist_ok=True)
+            writable = os.access(cache, os.W_OK)
+        except OSError:
+            writable = False
+        if not writable:  # e.g. a read-only copy of the data: cache per user instead
+            fallback = osp.join(osp.expanduser('~'), '.cache', 'incomplete_fusion',
+                                osp.basename(cache))
+            warnings.warn(f'cannot write the mask cache {cache}; using {fallback}')
+            cache = fallback
+            os.makedirs(cache, exist_ok=True)
         anns_by_image: Dict[int, list] = {}
         for ann in coco.get('annotations', []):
             anns_by_image.setdefault(ann['image_id'], []).append(ann)
