@@ -243,3 +243,23 @@ def test_modality_unknown_to_the_dataset_is_a_config_error(dfc2023_root):
     direct = dict(modality_paths=dict(rgb=info['modality_paths']['rgb']))
     out = LoadMultimodalImages(specs)(direct)
     assert np.isnan(out['img'][..., 3]).all() and out['missing_modalities'] == ('height', )
+
+
+def test_label_raster_read_onto_the_image_grid(tmp_path):
+    transform = Affine(10.0, 0, 500000.0, 0, -10.0, 5000000.0)
+    profile = dict(driver='GTiff', crs=CRS.from_epsg(32632), count=1)
+    with rasterio.open(tmp_path / 'img.tif', 'w', height=8, width=8, dtype='float32',
+                       transform=transform, **profile) as dst:
+        dst.write(np.zeros((1, 8, 8), np.float32))
+    coarse = np.array([[0, 3], [8, 255]], np.uint8)  # 255: the file's nodata
+    with rasterio.open(tmp_path / 'label.tif', 'w', height=2, width=2, dtype='uint8',
+                       transform=transform @ Affine.scale(4), nodata=255, **profile) as dst:
+        dst.write(coarse[None])
+    results = LoadMultimodalImages([dict(name='img', channels=1)])(
+        dict(modality_paths=dict(img=str(tmp_path / 'img.tif')),
+             seg_map_path=str(tmp_path / 'label.tif'),
+             label_lut=np.array([5, 6, 7, 1, 9, 9, 9, 9, 2] + [255] * 247, np.uint8)))
+    out = TRANSFORMS.build(dict(type='LoadLabelRaster'))(results)
+    expected = np.kron(np.array([[5, 1], [2, 255]]), np.ones((4, 4), int))
+    np.testing.assert_array_equal(out['gt_seg_map'], expected)
+    assert out['gt_seg_map'].dtype == np.uint8 and 'gt_seg_map' in out['seg_fields']
