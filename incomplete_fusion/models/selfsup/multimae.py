@@ -89,7 +89,10 @@ class MultiMAE(BaseSelfSupervisor):
             visible = self.mask_generator(available, generator=self.mask_generator_rng)
         out = self.backbone.forward_tokens(inputs, visible=visible)
         preds = self.head(out.fusion_tokens, out.grid_size)
-        masked = {name: available[name] & ~visible[name] for name in available}
+        # a modality without an entry in `visible` is fully visible (as for the backbone)
+        masked = {name: available[name] & ~visible[name].to(available[name].device)
+                  if name in visible else torch.zeros_like(available[name])
+                  for name in available}
         losses = self.head.loss(preds, inputs, masked)
         if self.with_contrastive_head:
             losses.update(self.contrastive_head.loss(out.modality_tokens, out.fusion_tokens,
