@@ -242,3 +242,55 @@ def test_trained_checkpoint_through_the_cli(scene, dfc2023_root, tmp_path):
     with pytest.raises(SystemExit, match='1 channel'):
         _load_tool('infer').main([config, str(checkpoint), '--input', f'sar={files["rgb"]}',
                                   '--out', str(tmp_path / 'x.tif')])
+
+
+def _instances(boxes, scores, size=TILE):
+    """mmdet-style pred_instances with rectangular masks (y0, y1, x0, x1) in tile pixels."""
+    from mmengine.structures import InstanceData
+    masks = torch.zeros(len(boxes), size, size, dtype=torch.bool)
+    for k, (y0, y1, x0, x1) in enumerate(boxes):
+        masks[k, y0:y1, x0:x1] = True
+    inst = InstanceData(masks=masks, scores=torch.tensor(scores, dtype=torch.float32),
+                        labels=torch.zeros(len(boxes), dtype=torch.long))
+    from mmdet.structures import DetDataSample
+    return DetDataSample(pred_instances=inst)
+
+
+def test_instances_across_tiles_are_kept_once(tmp_path):
+    """Centroid-in-core ownership and duplicate suppression, on known instance masks."""
+    from rasterio.crs import CRS
+
+    from incomplete_fusion.apis.inference import _InstanceMerger
+    from incomplete_fusion.apis.scene import ScenePlan
+    from incomplete_fusion.modalities import parse_modalities
+    grid = RasterGrid(CRS.from_epsg(32632), Affine(0.5, 0, 500000.0, 0, -0.5, 5000000.0), 64, 112)
+    plan = ScenePlan(parse_modalities([dict(name='rgb', channels=3)]), {}, grid)
+    left, right = plan_tiles(64, 112, TILE, OVERLAP)  # x0 = 0 and 48; cores cut at x = 56
+    assert left.core == (0, 64, 0, 56) and right.core == (0, 64, 56, 112)
+    valid = np.ones((TILE, TILE), bool)
+    out = tmp_path / 'ids.tif'
+    with _InstanceMerger(None, plan, TILE, OVERLAP, out, score_thr=0.3) as merger:
+        # building A (scene cols 40..60, centroid 50) seen by both tiles
+        merger.add(left, _instances([(10, 30, 40, 60), (40, 50, 2, 8)], [0.9, 0.2]), valid)
+        merger.add(right, _instances([
+            (10, 30, 0, 12),  # A again, centroid 54 (scene) → owned by the left tile: skipped
+            (12, 30, 2, 16),  # A shifted (scene 50..64, centroid 57 → right core), 71 % taken
+            (40, 60, 30, 50),  # building B, scene cols 78..98
+            (40, 50, 1, 11),  # C, scene cols 49..59, centroid 53.5: the left tile's business
+        ], [0.8, 0.7, 0.6, 0.6]), valid)
+        merger.flush(64)
+    ids, profile = _read(out)
+    assert merger.num_instances == 2  # A once, B once; low-score and duplicates dropped
+    assert (ids[10:30, 40:60] == 1).all() and (ids[40:60, 78:98] == 2).all()
+    assert set(np.unique(ids)) == {0, 1, 2}
+    assert (ids[40:50, 2:8] == 0).all()  # below score_thr
+    assert (ids[40:50, 49:59] == 0).all()  # centroid in the other tile's core
+    with open(merger.geojson_path) as f:
+        features = json.load(f)['features']
+    assert [f['properties']['id'] for f in features] == [1, 2]
+    assert [f['properties']['pixels'] for f in features] == [400, 400]
+    # polygon of A in map coordinates: x from 500000 + 40 * 0.5 to 500000 + 60 * 0.5
+    xs = [pt[0] for pt in features[0]['geometry']['coordinates'][0]]
+    ys = [pt[1] for pt in features[0]['geometry']['coordinates'][0]]
+    assert (min(xs), max(xs)) == (500020.0, 500030.0)
+    assert (min(ys), max(ys)) == (5000000.0 - 15.0, 5000000.0 - 5.0)

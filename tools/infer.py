@@ -30,9 +30,8 @@ def parse_input(text: str):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Sliding-window inference on a georeferenced multimodal scene',
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='model config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--input', '-i', action='append', type=parse_input, required=True,
@@ -49,17 +48,19 @@ def parse_args(argv=None):
                         help="tile size in pixels (default: the backbone's img_size)")
     parser.add_argument('--overlap', type=int, default=None,
                         help='overlap between tiles in pixels (default: tile size / 4)')
-    parser.add_argument('--batch-size', type=int, default=4, help='tiles per forward pass')
+    parser.add_argument('--batch-size', type=int, default=4,
+                        help='tiles per forward pass (default: 4)')
     parser.add_argument('--reference', default=None,
                         help='output grid: a modality name or a raster path '
                         '(default: the finest-resolution input)')
     parser.add_argument('--extent', choices=('union', 'intersection'), default='union',
-                        help='output extent when --reference is not given')
+                        help='output extent when --reference is not given (default: union)')
     parser.add_argument('--resolution', type=float, default=None,
                         help='output pixel size in reference CRS units (default: keep)')
     parser.add_argument('--score-thr', type=float, default=0.5,
-                        help='instance configs: minimum instance score')
-    parser.add_argument('--device', default='cpu', help='torch device, e.g. cuda:0')
+                        help='instance configs: minimum instance score (default: 0.5)')
+    parser.add_argument('--device', default='cpu',
+                        help='torch device, e.g. cuda:0 (default: cpu)')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. modalities=[sar,dsm]')

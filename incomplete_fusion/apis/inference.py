@@ -14,7 +14,8 @@ the scene's width, never the whole scene:
 * instance (mmdet model): a ``(tile_size + 16) × width`` uint32 id strip; an
   instance is kept by the tile whose core (tiles' cores partition the scene,
   cut half-way through the overlaps) contains its mask centroid, painted where
-  no higher-priority instance already is, and its painted pixels are
+  no higher-priority instance already is (dropped as a duplicate when more
+  than ``max_instance_overlap`` of it is taken), and its painted pixels are
   polygonised at once into the GeoJSON (map coordinates of the reference CRS).
   Id raster: 0 background, 1..N instances, 2**32-1 where no input has data.
 """
@@ -215,6 +216,7 @@ def infer_scene(model: torch.nn.Module,
                 resolution=None,
                 batch_size: int = 4,
                 score_thr: float = 0.5,
+                max_instance_overlap: float = 0.5,
                 geojson_path: Optional[PathLike] = None,
                 scores_path: Optional[PathLike] = None,
                 modality_specs: Optional[Sequence[dict]] = None,
@@ -234,6 +236,9 @@ def infer_scene(model: torch.nn.Module,
         reference, extent, resolution: the output grid, see :func:`plan_scene`.
         batch_size: tiles per forward pass.
         score_thr: instance mode: minimum score of a kept instance.
+        max_instance_overlap: instance mode: an instance whose mask is covered by
+            more than this fraction by already kept (higher-score or
+            earlier-tile) instances is dropped as a duplicate.
         geojson_path: instance mode: polygons output; default ``out_path`` with
             ``.geojson``.
         scores_path: semantic mode, optional: also write the blended per-class
@@ -270,7 +275,8 @@ def infer_scene(model: torch.nn.Module,
     if task == 'semantic':
         merger = _SemanticMerger(*args, scores_path=scores_path)
     else:
-        merger = _InstanceMerger(*args, score_thr=score_thr, geojson_path=geojson_path)
+        merger = _InstanceMerger(*args, score_thr=score_thr, geojson_path=geojson_path,
+                                 max_overlap=max_instance_overlap)
     run, model_seconds = 0, 0.0
     with merger, tqdm(total=len(tiles), desc='scene tiles', unit='tile',
                       disable=not progress) as bar:
@@ -424,9 +430,10 @@ class _InstanceMerger(_Merger):
     dtype = 'uint32'
     nodata = INSTANCE_NODATA
 
-    def __init__(self, *args, score_thr: float = 0.5, geojson_path=None):
+    def __init__(self, *args, score_thr: float = 0.5, geojson_path=None,
+                 max_overlap: float = 0.5):
         super().__init__(*args)
-        self.score_thr = score_thr
+        self.score_thr, self.max_overlap = score_thr, max_overlap
         grid = self.plan.grid
         self.ids = RowBuffer(1, grid.width, grid.height, self.tile_size + FLUSH_ROWS, np.uint32,
                              FLUSH_ROWS)
@@ -476,8 +483,8 @@ class _InstanceMerger(_Merger):
             if not (cy0 <= cy < cy1 and cx0 <= cx < cx1):
                 continue  # another tile owns this instance
             paint = mask & (ids == 0)
-            if not paint.any():
-                continue
+            if paint.sum() <= (1.0 - self.max_overlap) * ys.size:
+                continue  # mostly covered by a kept instance: a duplicate (e.g. across tiles)
             self.num_instances += 1
             ids[paint] = self.num_instances
             self._write_feature(paint, tile_transform, float(scores[k]), int(labels[k]))
