@@ -20,26 +20,29 @@ def load_tool():
     return module
 
 
-@pytest.fixture(scope='module')
-def tiny_checkpoint(tmp_path_factory):
-    """A tiny MultiMAE of the DFC2023 config, randomly initialised, saved as a checkpoint."""
+def make_tiny_checkpoint(base_config, tmp):
+    """A tiny MultiMAE of a shipped config, randomly initialised, saved as a checkpoint."""
     from incomplete_fusion.apis.reconstruct import init_pretrain_model
     from incomplete_fusion.utils import load_config
-    cfg = load_config(CONFIG)
+    cfg = load_config(base_config)
     cfg.model.backbone.update(embed_dims=32, depth=2, num_heads=2, img_size=64,
                               out_indices=(0, 1))
     cfg.model.head.update(in_dims=32, decoder_dims=32, decoder_heads=4)
     torch.manual_seed(0)
     model = init_pretrain_model(cfg)
-    tmp = tmp_path_factory.mktemp('ckpt')
     path = str(tmp / 'tiny.pth')
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
     config = tmp / 'tiny_config.py'
-    config.write_text(f"_base_ = ['{CONFIG}']\n"
+    config.write_text(f"_base_ = ['{base_config}']\n"
                       "model = dict(backbone=dict(embed_dims=32, depth=2, num_heads=2, "
                       "img_size=64, out_indices=(0, 1)),\n"
                       "             head=dict(in_dims=32, decoder_dims=32, decoder_heads=4))\n")
     return str(config), path
+
+
+@pytest.fixture(scope='module')
+def tiny_checkpoint(tmp_path_factory):
+    return make_tiny_checkpoint(CONFIG, tmp_path_factory.mktemp('ckpt'))
 
 
 def test_tool_writes_georeferenced_geotiffs_and_panel(tiny_checkpoint, dfc2023_root, tmp_path):
@@ -106,3 +109,26 @@ def test_denormalize_tile_zscore_needs_tile_statistics():
     assert units == 'tile_zscore' and np.array_equal(same, values)
     back, units = denormalize(values, 'tile_zscore', (np.array([10.0]), np.array([2.0])))
     assert units == 'file' and np.allclose(back, [[[8.0, 12.0]]])
+
+
+def test_missing_categorical_map_is_written_as_class_indices(quadruplet_root, tmp_path):
+    from incomplete_fusion.apis.reconstruct import (init_pretrain_model, reconstruct_modalities,
+                                                    write_reconstructions)
+    config, checkpoint = make_tiny_checkpoint(
+        osp.join(REPO, 'configs', 'fusionvit', 'multimae_quadruplet.py'), tmp_path)
+    model = init_pretrain_model(config, checkpoint)
+    s1 = sorted(glob.glob(osp.join(quadruplet_root, '*', 's1', 'val_*.tif')))[0]
+    region = osp.dirname(osp.dirname(s1))
+    paths = {n: osp.join(region, n, osp.basename(s1)) for n in ('s1', 's2', 'dem')}
+    result = reconstruct_modalities(model, paths)
+    assert result.given == ('s1', 's2', 'dem') and result.units['dw'] == 'class'
+    assert result.units['dem'] == 'file'  # given: per-tile z-score inverted with its stats
+    written = write_reconstructions(result, str(tmp_path / 'out'))
+    with rasterio.open(written['dw']) as dst:
+        data = dst.read()
+        assert dst.dtypes == ('uint8', ) and dst.count == 1 and dst.nodata is None
+    assert data.max() <= 8
+    np.testing.assert_array_equal(data[0], result.reconstructions['dw'].argmax(0))
+    with rasterio.open(paths['s1']) as src, rasterio.open(written['s2']) as dst:
+        assert dst.crs == src.crs and dst.transform.almost_equals(src.transform)
+        assert dst.count == 4
