@@ -173,10 +173,11 @@ def test_test_tool_with_modality_subset_never_reads_the_inactive_files(trained, 
         rasterio.open(corrupted[0])
 
 
+@pytest.mark.parametrize('trained', ['mask2former_dfc2023', 'mask2former_quadruplet'],
+                         indirect=True)
 def test_per_subset_evaluation_writes_one_row_per_subset(trained, tmp_path):
+    """tools/eval_subsets.py (instance, 7 subsets) and tools/test.py --all-subsets (LULC, 15)."""
     name = trained['name']
-    if name == 'mask2former_dfc2023_semantic':
-        pytest.skip('per-subset evaluation covered by the instance and quadruplet configs')
     ckpt = osp.join(trained['work_dir'], 'iter_2.pth')
     work_dir = str(tmp_path / 'subsets')
     if name == 'mask2former_dfc2023':
