@@ -25,12 +25,15 @@ def parse_options(options: Sequence[str]) -> dict:
 
 def compose_config(config: str, preset: Optional[str] = None,
                    options: Sequence[str] = ()) -> Config:
-    """``config`` with ``preset`` (a partial config file) and ``options`` merged on top."""
-    cfg = Config.fromfile(config)
-    if preset:
-        cfg.merge_from_dict(Config.fromfile(preset).to_dict())
-    cfg.merge_from_dict(parse_options(options))
-    return cfg
+    """``config`` with ``preset`` (a partial config file), then ``options``, merged on top.
+
+    Loaded like ``tools/train.py`` loads a config (``load_config``: the active
+    modalities and data_root reach every component).
+    """
+    from incomplete_fusion.utils import load_config
+    overrides = Config(Config.fromfile(preset).to_dict() if preset else {})
+    overrides.merge_from_dict(parse_options(options))
+    return load_config(config, overrides.to_dict())
 
 
 def write_config(cfg: Config, work_dir: str) -> str:
