@@ -118,11 +118,13 @@ def test_checkpoint_loads_into_finetune_config_and_finetunes(pretrained, dfc2023
 
     from incomplete_fusion.registry import MODELS
     from incomplete_fusion.utils import load_config
-    shipped = load_config(osp.join(CONFIGS, 'mask2former_dfc2023_finetune.py'))
-    assert shipped.model.backbone.init_cfg == dict(
-        type='Pretrained', checkpoint=shipped.pretrained, prefix='backbone.')
-    custom_keys = shipped.optim_wrapper.paramwise_cfg.custom_keys
-    assert custom_keys['backbone'].lr_mult == 0.1 and custom_keys['fusion_token'].lr_mult == 0.1
+    for name in ('mask2former_dfc2023_finetune', 'mask2former_quadruplet_finetune'):
+        shipped = load_config(osp.join(CONFIGS, name + '.py'))
+        assert shipped.model.backbone.init_cfg == dict(
+            type='Pretrained', checkpoint=shipped.pretrained, prefix='backbone.')
+        assert shipped.pretrained.startswith('work_dirs/multimae_' + name.split('_')[1])
+        custom_keys = shipped.optim_wrapper.paramwise_cfg.custom_keys
+        assert custom_keys['backbone'].lr_mult == custom_keys['fusion_tokens'].lr_mult == 0.1
 
     config = make_tiny_config('mask2former_dfc2023_finetune', dfc2023_root, str(tmp_path))
     cfg = Config.fromfile(config)
@@ -144,6 +146,18 @@ def test_checkpoint_loads_into_finetune_config_and_finetunes(pretrained, dfc2023
     assert not missing and not unexpected, (missing, unexpected)
     for key, value in own.items():
         assert torch.equal(value, pretrained_backbone[key]), f'{key} was not loaded'
+
+    # the backbone (fusion tokens included) trains at 0.1x the learning rate
+    from mmengine.optim import build_optim_wrapper
+    detector = MODELS.build(cfg.model)
+    optim_wrapper = build_optim_wrapper(detector, cfg.optim_wrapper)
+    base_lr = cfg.optim_wrapper.optimizer.lr
+    backbone_params = {id(p) for p in detector.backbone.parameters()}
+    groups = optim_wrapper.optimizer.param_groups
+    lrs = {id(p): g['lr'] for g in groups for p in g['params']}
+    assert all(lrs[i] == pytest.approx(0.1 * base_lr) for i in backbone_params)
+    assert lrs[id(detector.backbone.fusion_tokens)] == pytest.approx(0.1 * base_lr)
+    assert any(lr == pytest.approx(base_lr) for i, lr in lrs.items() if i not in backbone_params)
 
     # and fine-tuning runs, starting from those weights
     work_dir = str(tmp_path / 'work')

@@ -14,9 +14,12 @@ model = dict(
     backbone=dict(
         init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')))
 
+# Merged into the base custom_keys. The base's longer 'fusion_tokens' key wins over
+# 'backbone' for backbone.fusion_tokens (mmengine picks the longest matching key),
+# so it repeats the multiplier (no weight decay on the tokens, as in the base).
 optim_wrapper = dict(
     paramwise_cfg=dict(
         custom_keys={
             'backbone': dict(lr_mult=0.1, decay_mult=1.0),
-            'fusion_token': dict(lr_mult=0.1, decay_mult=0.0),
+            'fusion_tokens': dict(lr_mult=0.1, decay_mult=0.0),
         }))
