@@ -35,6 +35,9 @@ SPECS3 = [dict(name='rgb', channels=3), dict(name='sar', channels=1), dict(name=
 SPECS4 = SPECS3 + [dict(name='dw', channels=1, kind='categorical', num_classes=9)]
 
 
+CLOCK = time.perf_counter  # --clock cpu: time.process_time
+
+
 def compare(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> Dict[str, float]:
     """Best-of-``repeats`` seconds per function, runs interleaved (A B A B ...).
 
@@ -47,9 +50,9 @@ def compare(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1)
     best = {name: float('inf') for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = CLOCK()
             fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name] = min(best[name], CLOCK() - start)
     return best
 
 
@@ -147,13 +150,18 @@ def main() -> None:
     parser.add_argument('--batch', type=int, default=8)
     parser.add_argument('--size', type=int, default=256)
     parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
+                        help='cpu: process CPU time, for a CPU shared with other jobs '
+                        '(use with --threads 1: OpenMP spin-waits would count otherwise)')
     parser.add_argument('--sections', nargs='+', default=['matmul', 'attention', 'backbone', 'subsets'],
                         choices=['matmul', 'attention', 'backbone', 'subsets'])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    global CLOCK
+    CLOCK = time.process_time if args.clock == 'cpu' else time.perf_counter
     MMLogger.get_current_instance().setLevel('WARNING')  # no per-parameter init report
     print(f'torch {torch.__version__}, {args.threads} threads, batch {args.batch}, {args.size}^2, '
-          f'best of {args.repeats} interleaved runs')
+          f'best of {args.repeats} interleaved runs, {args.clock} clock')
     gflops = bench_matmul(5) if 'matmul' in args.sections or 'subsets' in args.sections else None
     if 'attention' in args.sections:
         bench_attention(args.batch, (args.size // 16)**2, args.repeats)

@@ -52,8 +52,6 @@ class AttentionMasks:
     modality_keys: List[Optional[Tensor]] = field(default_factory=list)  # (B, 1, 1, L)
     all_keys: Optional[Tensor] = None  # (B, 1, 1, K * L)
     _dense: Optional[Tensor] = None
-    _location: Optional[Tensor] = None
-    _location_done: bool = False
 
     @classmethod
     def from_available(cls, available: Tensor) -> 'AttentionMasks':
@@ -68,15 +66,6 @@ class AttentionMasks:
             available=available,
             modality_keys=[_none_if_all(modality[:, m, None, None, :]) for m in range(k - 1)],
             all_keys=_none_if_all(available.reshape(b, 1, 1, k * l)))
-
-    @property
-    def location_keys(self) -> Optional[Tensor]:
-        """``(B * L, 1, 1, K)`` key mask of the per-location modality attention."""
-        if not self._location_done:
-            b, k, l = self.available.shape
-            self._location = _none_if_all(self.available.transpose(1, 2).reshape(b * l, 1, 1, k))
-            self._location_done = True
-        return self._location
 
     @property
     def num_blocks(self) -> int:
