@@ -17,3 +17,11 @@ model = dict(
         variant='infonce',  # or 'dino'
         temperature=0.1,
         loss_weight=1.0))
+
+# no weight decay on the learned return tokens (merged into the base custom_keys)
+optim_wrapper = dict(
+    paramwise_cfg=dict(
+        custom_keys={
+            'contrastive_head.modality_tokens': dict(decay_mult=0.0),
+            'contrastive_head.fusion_token': dict(decay_mult=0.0),
+        }))
