@@ -132,3 +132,20 @@ def test_missing_categorical_map_is_written_as_class_indices(quadruplet_root, tm
     with rasterio.open(paths['s1']) as src, rasterio.open(written['s2']) as dst:
         assert dst.crs == src.crs and dst.transform.almost_equals(src.transform)
         assert dst.count == 4
+
+
+def test_leave_one_out_errors_on_complete_tiles(tiny_checkpoint, dfc2023_root):
+    from incomplete_fusion.apis.reconstruct import (init_pretrain_model, leave_one_out_errors,
+                                                    load_tile)
+    config, checkpoint = tiny_checkpoint
+    model = init_pretrain_model(config, checkpoint)
+    names = ('rgb', 'sar', 'dsm')
+    tiles = [{n: osp.join(dfc2023_root, 'val', n, osp.basename(p)) for n in names}
+             for p in sorted(glob.glob(osp.join(dfc2023_root, 'val', 'rgb', '*.tif')))]
+    errors = leave_one_out_errors(model, tiles)
+    assert set(errors) == set(names)
+    # the zero baseline is the mean absolute normalised value, computed independently
+    img = [load_tile(t, model.backbone.specs)['img'] for t in tiles]
+    sar = np.concatenate([i[3][np.isfinite(i[3])] for i in img])
+    assert errors['sar']['zero'] == pytest.approx(np.abs(sar).mean(), rel=1e-5)
+    assert all(v > 0 and np.isfinite(v) for row in errors.values() for v in row.values())

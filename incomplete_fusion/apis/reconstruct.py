@@ -30,7 +30,7 @@ from ..datasets.transforms.loading import LoadMultimodalImages
 from ..modalities import ModalitySpec, channel_slices, parse_modalities
 
 __all__ = ['ReconstructionResult', 'init_pretrain_model', 'load_tile', 'reconstruct_modalities',
-           'write_reconstructions', 'denormalize']
+           'write_reconstructions', 'denormalize', 'leave_one_out_errors']
 
 
 @dataclass
@@ -230,6 +230,59 @@ def reconstruct_modalities(model,
                                 values=values, units=units, given=loaded['given'],
                                 specs=specs, crs=loaded['crs'], transform=loaded['transform'],
                                 tile_stats=loaded['tile_stats'])
+
+
+def leave_one_out_errors(model, tiles: Sequence[Mapping[str, str]],
+                         size: Optional[Tuple[int, int]] = None) -> Dict[str, Dict[str, float]]:
+    """How well the model fills in each modality from the others, on complete tiles.
+
+    For every tile and modality m: reconstruct m once without m's file ("missing")
+    and once with every file ("given"). Errors are pixel means over the tile's
+    valid pixels in normalised units: mean absolute error for continuous
+    modalities (and ``zero``, the error of predicting 0, i.e. the normalisation
+    mean: the baseline a useful model beats), error rate of the argmax for
+    categorical ones (``zero``: the error rate of the most frequent class).
+
+    Returns ``{name: dict(missing=..., given=..., zero=...)}``.
+    """
+    specs = _model_specs(model)
+    slices = channel_slices(specs)
+    sums = {s.name: dict(missing=0.0, given=0.0, zero=0.0) for s in specs}
+    counts = {s.name: 0 for s in specs}
+    class_hist = {s.name: np.zeros(s.num_classes) for s in specs if s.is_categorical}
+    for paths in tiles:
+        full = reconstruct_modalities(model, paths, size=size)
+        for spec in specs:
+            target = full.inputs[slices[spec.name]]
+            valid = np.isfinite(target).all(axis=0)
+            if not valid.any():
+                continue
+            missing = reconstruct_modalities(
+                model, {n: p for n, p in paths.items() if n != spec.name}, size=size)
+            target_v = target[:, valid]
+            for key, result in (('missing', missing), ('given', full)):
+                rec = result.reconstructions[spec.name][:, valid]
+                if spec.is_categorical:
+                    error = (rec.argmax(axis=0) != target_v[0].round()).astype(np.float64)
+                else:
+                    error = np.abs(rec - target_v).mean(axis=0)
+                sums[spec.name][key] += float(error.sum())
+            if spec.is_categorical:
+                class_hist[spec.name] += np.bincount(target_v[0].round().astype(int),
+                                                     minlength=spec.num_classes)
+            else:
+                sums[spec.name]['zero'] += float(np.abs(target_v).mean(axis=0).sum())
+            counts[spec.name] += int(valid.sum())
+    errors = {}
+    for spec in specs:
+        n = counts[spec.name]
+        if not n:
+            continue
+        row = {k: v / n for k, v in sums[spec.name].items()}
+        if spec.is_categorical:
+            row['zero'] = 1.0 - class_hist[spec.name].max() / n
+        errors[spec.name] = row
+    return errors
 
 
 def write_reconstructions(result: ReconstructionResult, out_dir: str, prefix: str = '',
