@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..datasets.geo_io import read_modality
-from ..datasets.normalization import DB_EPS, _per_channel, resolve_norm
+from ..datasets.normalization import DB_EPS, resolve_norm
 from ..datasets.transforms.loading import LoadMultimodalImages
 from ..modalities import ModalitySpec, channel_slices, parse_modalities
 
@@ -136,6 +136,16 @@ def load_tile(paths: Mapping[str, Optional[str]], specs: Sequence[Union[Mapping,
                 tile_stats=_raw_tile_stats(paths, specs, grid))
 
 
+def _channel_values(values, channels: int) -> np.ndarray:
+    """Preset statistics as a (C, 1, 1) array (one value broadcasts to every channel)."""
+    arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    if arr.size == 1:
+        arr = np.repeat(arr, channels)
+    if arr.size != channels:
+        raise ValueError(f'statistics have {arr.size} values for {channels} channel(s)')
+    return arr[:, None, None]
+
+
 def denormalize(values: np.ndarray, norm, tile_stats: Optional[Tuple] = None
                 ) -> Tuple[np.ndarray, str]:
     """Invert a normalisation preset on a (C, H, W) array; returns (array, units)."""
@@ -146,9 +156,8 @@ def denormalize(values: np.ndarray, norm, tile_stats: Optional[Tuple] = None
     out = values.astype(np.float64)
     zscore = stats.get('zscore', 'fixed' if 'mean' in stats else None)
     if zscore == 'fixed':
-        mean = _per_channel(stats['mean'], channels, 'mean')[:, None, None]
-        std = _per_channel(stats['std'], channels, 'std')[:, None, None]
-        out = out * std + mean
+        out = out * _channel_values(stats['std'], channels) + _channel_values(
+            stats['mean'], channels)
     elif zscore == 'tile':
         if tile_stats is None:
             return values.astype(np.float32), 'tile_zscore'

@@ -7,7 +7,7 @@ visible locations. The two vectors of the same sample are pulled together
 (InfoNCE across the batch, paper eq. 5-6) or, in the negatives-free variant,
 matched DINO-style.
 """
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Sequence
 
 import torch
 from mmengine.model import BaseModule
