@@ -6,6 +6,7 @@ import pytest
 from mmengine.config import Config
 
 from incomplete_fusion.modalities import UnknownModalityError
+from incomplete_fusion.registry import MODELS
 from incomplete_fusion.utils import (apply_modalities, describe_modalities, find_components,
                                      load_config, sync_data_root)
 from test_config_tiny import CONFIG_DIR
@@ -43,6 +44,10 @@ def test_config_loads_with_consistent_modalities(path):
     assert backbone.modality_attention == ('wo-modality-attn' not in name and 'multivit' not in name)
     hooks = find_components(cfg.get('custom_hooks', []), 'ModalityDropoutHook')
     assert bool(hooks) == ('wo-random' not in name and 'multivit' not in name)
+    # the switches reach the built backbone (small sizes: only the flags matter here)
+    built = MODELS.build(dict(backbone, embed_dims=32, depth=1, num_heads=2, out_indices=(0, )))
+    assert (built.masked_attention, built.modality_attention) == (backbone.masked_attention,
+                                                                  backbone.modality_attention)
 
 
 def test_cfg_options_modalities_reach_every_consumer():

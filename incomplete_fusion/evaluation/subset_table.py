@@ -104,10 +104,8 @@ class SubsetTable:
 
     def plot_heatmap(self, path: str, title: Optional[str] = None) -> None:
         """Subsets x metrics; colour is normalised per metric column, cells show values."""
-        import matplotlib
-        matplotlib.use('Agg', force=False)
-        import matplotlib.pyplot as plt
         import numpy as np
+        from matplotlib.figure import Figure  # no pyplot: no global backend state, headless
 
         columns = self.columns
         values = np.array([[self.value(i, k) for k in columns] for i in range(len(self.rows))],
@@ -116,7 +114,8 @@ class SubsetTable:
         span = np.where(hi > lo, hi - lo, 1.0)
         colour = (values - lo) / span
         fmt = self._formats()
-        fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(columns), 0.9 + 0.45 * len(self.rows)))
+        fig = Figure(figsize=(1.6 + 1.3 * len(columns), 0.9 + 0.45 * len(self.rows)))
+        ax = fig.subplots()
         ax.imshow(colour, cmap='viridis', vmin=0, vmax=1, aspect='auto')
         ax.set_xticks(range(len(columns)), [metric_label(k) for k in columns],
                       rotation=30, ha='right')
@@ -128,7 +127,6 @@ class SubsetTable:
         ax.set_title(title or 'metrics per modality subset')
         fig.tight_layout()
         fig.savefig(path, dpi=120)
-        plt.close(fig)
 
     def save(self, work_dir: str, stem: str = 'subset_eval',
              title: Optional[str] = None) -> Dict[str, str]:
