@@ -10,7 +10,6 @@ set. Prints figures measured in this one run; nothing is asserted.
         configs/fusionvit/mask2former_dfc2023_semantic.py --size 1024 --tile-size 256
 """
 import argparse
-import os
 import os.path as osp
 import resource
 import sys

@@ -110,7 +110,8 @@ def test_semantic_scene_matches_tilewise_prediction(scene, semantic_model, tmp_p
     with rasterio.open(scores_out) as src:
         scores = src.read()
         assert src.transform == grid.transform and src.count == 2
-    # neighbours: tile above ends at row 64, below starts at 96; left ends at 112, right starts at 144
+    # neighbours: the tile above ends at row 64, the one below starts at 96;
+    # the left one ends at column 112, the right one starts at 144
     np.testing.assert_allclose(scores[:, 64:96, 112:144], direct_scores[:, 16:48, 16:48],
                                rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(pred[64:96, 112:144], direct[16:48, 16:48])

@@ -1,5 +1,4 @@
 """Scene planning (reference grid, validation, tiles) and tile reading — no model needed."""
-import os
 
 import numpy as np
 import pytest

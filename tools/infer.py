@@ -2,7 +2,8 @@
 
 Example::
 
-    python tools/infer.py configs/fusionvit/mask2former_dfc2023_semantic.py work_dirs/x/iter_1000.pth \\
+    python tools/infer.py configs/fusionvit/mask2former_dfc2023_semantic.py \\
+        work_dirs/x/iter_1000.pth \\
         --input rgb=scene_rgb.tif --input sar=scene_sar.tif --out pred.tif
 
 Modalities not given are treated as missing (the model was trained for that).

@@ -21,7 +21,6 @@ the scene's width, never the whole scene:
 """
 import copy
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
