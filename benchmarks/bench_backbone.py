@@ -87,7 +87,7 @@ def bench_attention(batch: int, tokens: int, repeats: int) -> None:
             print(f'[attention] M={num_modalities} {label:34s} fwd+bwd: block-sparse '
                   f'{results["block_sparse"] * 1e3:7.1f} ms, dense oracle {results["dense"] * 1e3:7.1f} ms'
                   f' -> speed-up {results["dense"] / results["block_sparse"]:.2f}x '
-                  f'(score-FLOP bound {(k_blocks**2) / (2 * num_modalities + 1):.2f}x)')
+                  f'(dense/sparse score-FLOP ratio {(k_blocks**2) / (2 * num_modalities + 1):.2f})')
 
 
 def make_backbone(impl: str) -> FusionViT:

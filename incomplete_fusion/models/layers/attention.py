@@ -107,9 +107,12 @@ def block_sparse_masked_attention(q: Tensor, k: Tensor, v: Tensor,
         ``(B, K, L, H, Dh)``.
     """
     b, kb, l, h, dh = q.shape
+    # unbind once (not q[:, m] per block): its backward is one stack, where
+    # per-block indexing would allocate a zero gradient of the full size per block
+    qs, ks, vs = q.unbind(1), k.unbind(1), v.unbind(1)
     outs = [
         F.scaled_dot_product_attention(
-            _heads_first(q[:, m]), _heads_first(k[:, m]), _heads_first(v[:, m]),
+            _heads_first(qs[m]), _heads_first(ks[m]), _heads_first(vs[m]),
             attn_mask=masks.modality_keys[m])
         for m in range(kb - 1)  # a handful of modalities, never samples
     ]
@@ -117,7 +120,7 @@ def block_sparse_masked_attention(q: Tensor, k: Tensor, v: Tensor,
     k_all = k.permute(0, 3, 1, 2, 4).reshape(b, h, kb * l, dh)
     v_all = v.permute(0, 3, 1, 2, 4).reshape(b, h, kb * l, dh)
     outs.append(F.scaled_dot_product_attention(
-        _heads_first(q[:, -1]), k_all, v_all, attn_mask=masks.all_keys))
+        _heads_first(qs[-1]), k_all, v_all, attn_mask=masks.all_keys))
     return torch.stack([o.transpose(1, 2) for o in outs], 1)  # one copy, contiguous
 
 
