@@ -42,7 +42,8 @@ def test_config_loads_with_consistent_modalities(path):
     name = osp.basename(path)
     backbone = cfg.model.backbone
     assert backbone.masked_attention == ('wo-mask' not in name and 'multivit' not in name)
-    assert backbone.modality_attention == ('wo-modality-attn' not in name and 'multivit' not in name)
+    assert backbone.modality_attention == ('wo-modality-attn' not in name
+                                           and 'multivit' not in name)
     hooks = find_components(cfg.get('custom_hooks', []), 'ModalityDropoutHook')
     assert bool(hooks) == ('wo-random' not in name and 'multivit' not in name)
     # the switches reach the built backbone (small sizes: only the flags matter here)
@@ -121,7 +122,8 @@ def test_schedule_decays_at_90_and_95_percent_of_any_length():
     cfg = load_config(DFC)
     sched = cfg.param_scheduler
     assert sched.type == 'RelativeMultiStepLR' and 'end' not in sched
-    assert cfg.optim_wrapper.optimizer.lr == 1e-4 and cfg.optim_wrapper.optimizer.weight_decay == 0.05
+    optimizer = cfg.optim_wrapper.optimizer
+    assert optimizer.lr == 1e-4 and optimizer.weight_decay == 0.05
     optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-4)
     scheduler = RelativeMultiStepLR(optimizer, milestones=(0.9, 0.95), gamma=0.1, end=200,
                                     by_epoch=False)

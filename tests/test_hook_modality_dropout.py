@@ -66,7 +66,8 @@ def test_draws_depend_only_on_seed_iteration_rank_index():
     for changed in ([draw_subset(NAMES, 'uniform_subset', 0.0, 8, it, 0, 0) for it in range(40)],
                     [draw_subset(NAMES, 'uniform_subset', 0.0, 7, it, 1, 0) for it in range(40)],
                     [draw_subset(NAMES, 'uniform_subset', 0.0, 7, it, 0, 1) for it in range(40)],
-                    [draw_subset(NAMES, 'uniform_subset', 0.0, 7, it + 1, 0, 0) for it in range(40)]):
+                    [draw_subset(NAMES, 'uniform_subset', 0.0, 7, it + 1, 0, 0)
+                     for it in range(40)]):
         assert changed != base
 
 

@@ -28,8 +28,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the directory to save the file containing evaluation metrics')
-    parser.add_argument('--out', type=str, help='dump predictions to a pickle file for offline evaluation')
+    parser.add_argument('--work-dir',
+                        help='the directory to save the file containing evaluation metrics')
+    parser.add_argument('--out', type=str,
+                        help='dump predictions to a pickle file for offline evaluation')
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument('--show-dir', help='directory where painted images will be saved (relative '
                         'to the timestamped log dir)')
@@ -50,7 +52,7 @@ def parse_args(argv=None):
 
 
 def enable_visualization(cfg, args) -> None:
-    """Turn on the stock visualization hook (``DetVisualizationHook`` / ``SegVisualizationHook``)."""
+    """Turn on the stock ``DetVisualizationHook`` / ``SegVisualizationHook``."""
     hook = cfg.default_hooks.get('visualization', None)
     if hook is None:
         raise RuntimeError('--show/--show-dir needs default_hooks.visualization in the config')
