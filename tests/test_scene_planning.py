@@ -208,3 +208,21 @@ def test_row_buffer_releases_finished_rows_in_strip_multiples():
     assert (block[0, :4] == 3).all() and (block[0, 4:14] == 2).all() and (block[0, 14:] == 7).all()
     with pytest.raises(IndexError):
         buf.view(0, 1, 0, 1)
+
+
+def test_categorical_map_is_resampled_with_nearest(tmp_path):
+    """Quadruplet scene on a 4 m grid: the Dynamic World map keeps integer classes."""
+    paths = make_scene(str(tmp_path), layout='quadruplet', size=64, seed=1, nodata_hole=False)
+    specs = [
+        dict(name='s1', channels=2, norm='quadruplet_s1'),
+        dict(name='s2', channels=4, norm='quadruplet_s2'),
+        dict(name='dem', channels=1, norm='quadruplet_dem'),
+        dict(name='dw', channels=1, kind='categorical', num_classes=9, norm=None),
+    ]
+    inputs = {k: paths[k] for k in ('s1', 's2', 'dem', 'dw')}
+    plan = plan_scene(inputs, specs, resolution=4.0)  # finer than every input: resampled
+    img = read_tile(plan, plan_tiles(plan.grid.height, plan.grid.width, 64, 0)[0])
+    dw = img[7][np.isfinite(img[7])]
+    assert dw.size > 1000
+    np.testing.assert_array_equal(dw, np.round(dw))  # nearest: no blended class values
+    assert set(np.unique(dw)) <= set(range(9)) and len(np.unique(dw)) > 1
