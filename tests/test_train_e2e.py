@@ -161,6 +161,7 @@ def test_test_tool_with_modality_subset_never_reads_the_inactive_files(trained, 
     (metrics, ) = BackboneInputProbe.metrics
     key = 'coco/segm_mAP_50' if name == 'mask2former_dfc2023' else 'mIoU'
     assert key in metrics and math.isfinite(metrics[key])
+    trained['subset_result'] = (tuple(subset), metrics)  # compared with the per-subset table
     tests = [r for r in BackboneInputProbe.records if r[0] == 'test']
     assert tests
     for _, nan_sets, _ in tests:
@@ -180,6 +181,7 @@ def test_per_subset_evaluation_writes_one_row_per_subset(trained, tmp_path):
     name = trained['name']
     ckpt = osp.join(trained['work_dir'], 'iter_2.pth')
     work_dir = str(tmp_path / 'subsets')
+    BackboneInputProbe.records.clear()
     if name == 'mask2former_dfc2023':
         subsets_tool.main([trained['config'], ckpt, '--work-dir', work_dir, '--cfg-options',
                            *fresh_run()])
@@ -197,6 +199,17 @@ def test_per_subset_evaluation_writes_one_row_per_subset(trained, tmp_path):
         assert row[0] == '+'.join(n.upper() for n in subset)
         assert [int(v) for v in row[1:1 + len(names)]] == [int(n in subset) for n in names]
         assert all(math.isfinite(float(v)) for v in row[1 + len(names):])
+    # each row was computed with exactly its subset present in the backbone input
+    # (one test iteration per subset: 2 val images, batch 2)
+    tests = [r[1] for r in BackboneInputProbe.records if r[0] == 'test']
+    assert len(tests) == len(expected)
+    for nan_sets, subset in zip(tests, expected):
+        assert all(nan_set == set(names) - set(subset) for nan_set in nan_sets)
+    # a row equals what tools/test.py --cfg-options modalities=[...] reported for that subset
+    tested_subset, tested = trained['subset_result']
+    row = rows[expected.index(tested_subset)]
+    for key, value in zip(header[1 + len(names):], row[1 + len(names):]):
+        assert float(value) == pytest.approx(float(tested[key]), abs=1e-6), key
     with open(osp.join(work_dir, 'subset_eval.md')) as f:
         assert len(f.read().strip().splitlines()) == len(expected) + 2
     with open(osp.join(work_dir, 'subset_eval.png'), 'rb') as f:
