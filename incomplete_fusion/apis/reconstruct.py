@@ -289,7 +289,7 @@ def leave_one_out_errors(model, tiles: Sequence[Mapping[str, str]],
             continue
         row = {k: v / n for k, v in sums[spec.name].items()}
         if spec.is_categorical:
-            row['zero'] = 1.0 - class_hist[spec.name].max() / n
+            row['zero'] = float(1.0 - class_hist[spec.name].max() / n)
         errors[spec.name] = row
     return errors
 
