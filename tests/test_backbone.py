@@ -335,6 +335,10 @@ def test_pretrained_by_prefix_interpolates_fusion_grid(tmp_path):
     for a, b in zip(same(make_inputs(b=1, dtype=torch.float32)), source(make_inputs(b=1, dtype=torch.float32))):
         torch.testing.assert_close(a, b)
     assert same(make_inputs(b=1, size=32, dtype=torch.float32))[0].shape == (1, 16, 8, 8)
+    # a modality the checkpoint lacks keeps its ViT init, the rest loads
+    extra = tiny(SPECS3 + [dict(name='lidar', channels=1)], dtype=torch.float32, seed=4, init_cfg=init_cfg)
+    torch.testing.assert_close(extra.layers[2].mlp.fc1.weight, source.layers[2].mlp.fc1.weight)
+    assert torch.count_nonzero(extra.patch_embeds['lidar'].proj.bias) == 0  # ViT init, not PyTorch's
 
 
 def test_init_weights_is_vit_like():

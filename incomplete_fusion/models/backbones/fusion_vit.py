@@ -156,24 +156,26 @@ class FusionViT(BaseModule):
 
     # ------------------------------------------------------------------ init
     def init_weights(self) -> None:
-        """ViT init (trunc-normal linears, MAE-style patch convs) unless pretrained."""
-        cfg = self.init_cfg
-        pretrained = isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
-        if not pretrained:
-            for module in self.modules():
-                if isinstance(module, nn.Linear):
-                    trunc_normal_(module.weight, std=0.02)
-                    if module.bias is not None:
-                        nn.init.zeros_(module.bias)
-                elif isinstance(module, nn.LayerNorm):
-                    nn.init.ones_(module.weight)
+        """ViT init (trunc-normal linears, MAE-style patch convs), then ``init_cfg``.
+
+        The ViT init always runs first, so that weights a pretrained checkpoint
+        lacks (e.g. the patch embedding of a new modality) are still sensibly
+        initialised; mmengine then applies ``init_cfg`` (``Pretrained`` last).
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
                     nn.init.zeros_(module.bias)
-            for embed in self.patch_embeds.values():
-                nn.init.xavier_uniform_(embed.proj.weight.view(embed.proj.weight.shape[0], -1))
-                nn.init.zeros_(embed.proj.bias)
-                if embed.class_embed is not None:
-                    nn.init.normal_(embed.class_embed.weight, std=0.02)
-            trunc_normal_(self.fusion_tokens, std=0.02)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        for embed in self.patch_embeds.values():
+            nn.init.xavier_uniform_(embed.proj.weight.view(embed.proj.weight.shape[0], -1))
+            nn.init.zeros_(embed.proj.bias)
+            if embed.class_embed is not None:
+                nn.init.normal_(embed.class_embed.weight, std=0.02)
+        trunc_normal_(self.fusion_tokens, std=0.02)
         super().init_weights()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
