@@ -27,8 +27,12 @@ test that needs to delete or corrupt files should copy the folder first
 ``dfc2023_modality_specs`` / ``quadruplet_modality_specs`` (list of dict)
     The matching config ``modality_specs`` (rgb 3 + sar 1 + dsm 1 = 5 channels;
     s1 2 + s2 4 + dem 1 + dw 1 categorical = 8 channels).
+
+Autouse: every test starts without a default registry scope (see
+``_fresh_default_scope``).
 """
 import pytest
+from mmengine.registry import DefaultScope
 
 from incomplete_fusion.datasets.synthetic import make_dfc2023, make_quadruplet
 
@@ -67,3 +71,16 @@ def dfc2023_modality_specs() -> list:
 @pytest.fixture
 def quadruplet_modality_specs() -> list:
     return [dict(s) for s in QUADRUPLET_SPECS]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_default_scope():
+    """Start each test with no default registry scope.
+
+    mmengine's default scope is process-global: a Runner built by an earlier test
+    leaves its scope (``mmengine``, ``mmseg``, ...) current, and later builds would
+    then resolve names in that scope instead of the registry they were called on.
+    Runners inside a test still set their own scope, as they do in the tools.
+    """
+    DefaultScope._instance_dict.clear()
+    yield

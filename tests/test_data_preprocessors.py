@@ -3,27 +3,12 @@ import math
 
 import pytest
 import torch
-from mmdet.registry import MODELS as _DET_MODELS
+from mmdet.registry import MODELS as DET_MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
 from mmengine.structures import InstanceData, PixelData
-from mmengine.registry import DefaultScope
-from mmseg.registry import MODELS as _SEG_MODELS
+from mmseg.registry import MODELS as SEG_MODELS
 from mmseg.structures import SegDataSample
-
-class _ScopedBuilder:
-    """Build as a runner of that scope would, whatever default scope an earlier test left."""
-
-    def __init__(self, registry, scope):
-        self.registry, self.scope = registry, scope
-
-    def build(self, cfg):
-        with DefaultScope.overwrite_default_scope(self.scope):
-            return self.registry.build(cfg)
-
-
-DET_MODELS = _ScopedBuilder(_DET_MODELS, 'mmdet')
-SEG_MODELS = _ScopedBuilder(_SEG_MODELS, 'mmseg')
 
 SPECS = [dict(name='rgb', channels=3), dict(name='sar', channels=1), dict(name='dsm', channels=1)]
 
