@@ -10,7 +10,6 @@ product summed over the head width, no Python loop and no tiny matmuls
 (measured on CPU: as fast as SDPA over ``B * L`` sequences in the forward,
 ~1.5x faster forward + backward).
 """
-import torch
 from mmcv.cnn.bricks.drop import DropPath
 from torch import Tensor, nn
 
