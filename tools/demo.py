@@ -27,8 +27,9 @@ import time
 TOOLS = osp.dirname(osp.abspath(__file__))
 sys.path[:0] = [osp.dirname(TOOLS), TOOLS]  # run from a checkout
 
-from experiment_utils import (REPO, compose_config, evaluate_subsets, run_tool,  # noqa: E402
-                              train, write_config)
+from experiment_utils import (REPO, common_options, compose_config,  # noqa: E402
+                              evaluate_subsets, make_dfc2023_data, run_tool, train,
+                              write_config)
 
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'fusionvit', 'mask2former_dfc2023_semantic.py')
 DEFAULT_PRESET = osp.join(REPO, 'configs', 'demo', 'cpu_preset.py')
@@ -43,25 +44,14 @@ def parse_args(argv=None):
                         help='partial config merged on top (empty string: none)')
     parser.add_argument('--iters', type=int, default=None,
                         help='training iterations (default: the preset\'s max_iters)')
-    parser.add_argument('--num-train', type=int, default=48, help='generated training tiles')
-    parser.add_argument('--num-val', type=int, default=12, help='generated validation tiles')
+    parser.add_argument('--num-train', type=int, default=96, help='generated training tiles')
+    parser.add_argument('--num-val', type=int, default=16, help='generated validation tiles')
     parser.add_argument('--tile-size', type=int, default=128, help='generated tile size (px)')
     parser.add_argument('--scene-size', type=int, default=512, help='generated scene size (px)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='extra key=value overrides, as for tools/train.py')
     return parser.parse_args(argv)
-
-
-def make_data(data_root: str, args) -> None:
-    from incomplete_fusion.datasets.synthetic import make_dfc2023
-    if osp.isdir(data_root):
-        print(f'reusing the generated dataset in {data_root}')
-        return
-    print(f'generating {args.num_train}+{args.num_val} synthetic DFC2023 tiles of '
-          f'{args.tile_size} px in {data_root}', flush=True)
-    make_dfc2023(data_root, num_train=args.num_train, num_val=args.num_val,
-                 size=args.tile_size, seed=args.seed, cloud_holes=0.2)
 
 
 def draw_panel(config_path: str, checkpoint: str, out_file: str) -> None:
@@ -90,12 +80,8 @@ def main(argv=None) -> None:
     work_dir = osp.abspath(args.work_dir)
     data_root = osp.join(work_dir, 'data', 'dfc2023') + '/'
     os.makedirs(work_dir, exist_ok=True)
-    make_data(data_root, args)
-
-    options = [f'data_root={data_root}', *args.cfg_options]
-    if args.iters is not None:
-        options += [f'train_cfg.max_iters={args.iters}', f'train_cfg.val_interval={args.iters}',
-                    f'default_hooks.checkpoint.interval={args.iters}']
+    make_dfc2023_data(data_root, args.num_train, args.num_val, args.tile_size, args.seed)
+    options = common_options(data_root, args.seed, args.iters) + args.cfg_options
     cfg = compose_config(args.config, args.preset or None, options)
     config_path = write_config(cfg, work_dir)
     checkpoint = train(config_path, osp.join(work_dir, 'train'))

@@ -36,6 +36,32 @@ def compose_config(config: str, preset: Optional[str] = None,
     return load_config(config, overrides.to_dict())
 
 
+def make_dfc2023_data(data_root: str, num_train: int, num_val: int, tile_size: int,
+                      seed: int) -> None:
+    """The generated DFC2023-style dataset of the demo and the study (reused if present).
+
+    A fifth of the RGB tiles get a cloud hole (nodata), so partial absence is
+    part of the data, not only whole missing modalities.
+    """
+    from incomplete_fusion.datasets.synthetic import make_dfc2023
+    if osp.isdir(data_root):
+        print(f'reusing the generated dataset in {data_root}')
+        return
+    print(f'generating {num_train}+{num_val} synthetic DFC2023 tiles of {tile_size} px '
+          f'in {data_root}', flush=True)
+    make_dfc2023(data_root, num_train=num_train, num_val=num_val, size=tile_size, seed=seed,
+                 cloud_holes=0.2)
+
+
+def common_options(data_root: str, seed: int, iters: Optional[int]) -> list:
+    """``--cfg-options`` shared by demo and study runs: data, seed, optional budget."""
+    options = [f'data_root={data_root}', f'randomness.seed={seed}']
+    if iters is not None:
+        options += [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+                    f'default_hooks.checkpoint.interval={iters}']
+    return options
+
+
 def write_config(cfg: Config, work_dir: str) -> str:
     os.makedirs(work_dir, exist_ok=True)
     path = osp.join(work_dir, 'config.py')

@@ -20,8 +20,8 @@ import sys
 TOOLS = osp.dirname(osp.abspath(__file__))
 sys.path[:0] = [osp.dirname(TOOLS), TOOLS]  # run from a checkout
 
-from experiment_utils import (REPO, compose_config, evaluate_subsets, train,  # noqa: E402
-                              write_config)
+from experiment_utils import (REPO, common_options, compose_config,  # noqa: E402
+                              evaluate_subsets, make_dfc2023_data, train, write_config)
 
 CONFIGS = osp.join(REPO, 'configs', 'fusionvit')
 VARIANTS = {
@@ -41,8 +41,8 @@ def parse_args(argv=None):
                         help='partial config merged on top of every variant (empty: none)')
     parser.add_argument('--iters', type=int, default=None, help='training iterations per variant')
     parser.add_argument('--metric', default='IoU.building', help='metric shown in the comparison')
-    parser.add_argument('--num-train', type=int, default=48)
-    parser.add_argument('--num-val', type=int, default=12)
+    parser.add_argument('--num-train', type=int, default=96)
+    parser.add_argument('--num-val', type=int, default=16)
     parser.add_argument('--tile-size', type=int, default=128)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--cfg-options', nargs='+', default=[],
@@ -89,14 +89,8 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     work_dir = osp.abspath(args.work_dir)
     data_root = osp.join(work_dir, 'data', 'dfc2023') + '/'
-    if not osp.isdir(data_root):
-        from incomplete_fusion.datasets.synthetic import make_dfc2023
-        make_dfc2023(data_root, num_train=args.num_train, num_val=args.num_val,
-                     size=args.tile_size, seed=args.seed, cloud_holes=0.2)
-    options = [f'data_root={data_root}', f'randomness.seed={args.seed}', *args.cfg_options]
-    if args.iters is not None:
-        options += [f'train_cfg.max_iters={args.iters}', f'train_cfg.val_interval={args.iters}',
-                    f'default_hooks.checkpoint.interval={args.iters}']
+    make_dfc2023_data(data_root, args.num_train, args.num_val, args.tile_size, args.seed)
+    options = common_options(data_root, args.seed, args.iters) + args.cfg_options
     for variant in args.variants:
         out = variant_dir(work_dir, variant)
         if osp.exists(osp.join(out, 'subset_eval.csv')):
