@@ -26,6 +26,9 @@ def test_demo_leaves_every_promised_file(tmp_path, monkeypatch):
         '--num-val', '1', '--tile-size', '64', '--scene-size', '96', '--cfg-options', *TINY_MODEL])
     runpy.run_path(osp.join(REPO, 'tools', 'demo.py'), run_name='__main__')
 
+    # the exact config that was trained, re-runnable with tools/train.py
+    assert 'FusionViT' in (work_dir / 'mask2former_dfc2023_semantic_cpu_preset.py').read_text()
+    assert (work_dir / 'train' / 'iter_1.pth').exists()
     with open(work_dir / 'subset_eval.csv') as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 7  # every non-empty subset of rgb, sar, dsm

@@ -6,7 +6,7 @@
 2. trains FusionViT + Mask2Former with random modality combinations
    (``tools/train.py``; config ``configs/fusionvit/mask2former_dfc2023_semantic.py``
    with the CPU preset ``configs/demo/cpu_preset.py`` merged on top, written to
-   ``<work_dir>/config.py``),
+   ``<work_dir>/mask2former_dfc2023_semantic_cpu_preset.py``),
 3. evaluates every non-empty modality subset once (``tools/eval_subsets.py``) and
    prints the table,
 4. draws a qualitative panel (modalities, ground truth, prediction per subset),
@@ -15,7 +15,7 @@
 
 Every step is one of the project's own tools run as a user would run it, so the
 demo proves the same commands that the README documents. Results land in the work
-dir: ``config.py``, ``train/`` (logs, checkpoint), ``subset_eval.{md,csv,png}``,
+dir: that config, ``train/`` (logs, checkpoint), ``subset_eval.{md,csv,png}``,
 ``qualitative.png``, ``scene/`` (inputs) and ``scene_prediction.tif``.
 """
 import argparse
@@ -83,7 +83,7 @@ def main(argv=None) -> None:
     make_dfc2023_data(data_root, args.num_train, args.num_val, args.tile_size, args.seed)
     options = common_options(data_root, args.seed, args.iters) + args.cfg_options
     cfg = compose_config(args.config, args.preset or None, options)
-    config_path = write_config(cfg, work_dir)
+    config_path = write_config(cfg, work_dir, args.preset)
     checkpoint = train(config_path, osp.join(work_dir, 'train'))
     evaluate_subsets(config_path, checkpoint, work_dir)
     draw_panel(config_path, checkpoint, osp.join(work_dir, 'qualitative.png'))

@@ -1,7 +1,8 @@
 """What tools/demo.py and tools/robustness_study.py share: compose a config from a
 config file + a preset + overrides, and run the project's own tools on it.
 
-Each run's exact config is written to ``<work_dir>/config.py`` so that it can be
+Each run's exact config is written to ``<work_dir>/<config>_<preset>.py`` (the name
+shows up in logs and figure titles) so that it can be
 re-run with ``tools/train.py`` / ``tools/test.py`` / ``tools/eval_subsets.py`` as is.
 """
 import argparse
@@ -62,9 +63,11 @@ def common_options(data_root: str, seed: int, iters: Optional[int]) -> list:
     return options
 
 
-def write_config(cfg: Config, work_dir: str) -> str:
+def write_config(cfg: Config, work_dir: str, preset: Optional[str] = None) -> str:
+    """Dump ``cfg`` as ``<work_dir>/<config stem>[_<preset stem>].py``; return the path."""
     os.makedirs(work_dir, exist_ok=True)
-    path = osp.join(work_dir, 'config.py')
+    stems = [osp.splitext(osp.basename(p))[0] for p in (cfg.filename, preset) if p]
+    path = osp.join(work_dir, '_'.join(stems) + '.py')
     cfg.dump(path)
     return path
 

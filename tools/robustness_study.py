@@ -7,7 +7,7 @@ combination, w/o modality attention), each trained with the same data, budget
 
     python tools/robustness_study.py --work-dir work_dirs/robustness
 
-Writes ``<work_dir>/<variant>/`` (config.py, training logs, checkpoint,
+Writes ``<work_dir>/<variant>/`` (the composed config, training logs, checkpoint,
 subset_eval.{md,csv,png}) and the comparison ``robustness.{md,csv,png}``: rows
 are modality subsets, columns the variants, cells the chosen metric.
 """
@@ -97,7 +97,7 @@ def main(argv=None) -> None:
             print(f'{variant}: reusing {out}')
             continue
         cfg = compose_config(osp.join(CONFIGS, VARIANTS[variant]), args.preset or None, options)
-        config_path = write_config(cfg, out)
+        config_path = write_config(cfg, out, args.preset)
         checkpoint = train(config_path, osp.join(out, 'train'))
         evaluate_subsets(config_path, checkpoint, out)
     table = compare(work_dir, args.variants, args.metric)

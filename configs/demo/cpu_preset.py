@@ -2,7 +2,7 @@
 # config (configs/fusionvit/mask2former_dfc2023_semantic.py and its MultiViT and
 # ablation variants) train in about 15 minutes on 2 CPU cores.
 # tools/demo.py and tools/robustness_study.py merge it on top of a config and
-# write the result to <work_dir>/config.py, which tools/train.py, tools/test.py
+# write the result to <work_dir>/<config>_cpu_preset.py, which tools/train.py, tools/test.py
 # and tools/eval_subsets.py then run unchanged.
 #
 # Same model family as the paper config: FusionViT + pyramid neck + Mask2Former
