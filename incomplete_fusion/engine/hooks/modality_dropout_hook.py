@@ -19,7 +19,7 @@ import torch
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 
-from ...modalities import channel_slices, nonempty_subsets, resolve_active
+from ...modalities import keep_only, nonempty_subsets, parse_modalities, resolve_active
 from ...registry import HOOKS
 
 MODES = ('uniform_subset', 'uniform_size')
@@ -109,7 +109,7 @@ class ModalityDropoutHook(Hook):
             raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
         if not 0.0 <= keep_all_prob <= 1.0:
             raise ValueError(f'keep_all_prob must be in [0, 1], got {keep_all_prob}')
-        self.slices = channel_slices(modality_specs)
+        self.specs = parse_modalities(modality_specs)
         self.active = resolve_active(modalities, modality_specs)
         self.mode = mode
         self.keep_all_prob = float(keep_all_prob)
@@ -136,9 +136,7 @@ class ModalityDropoutHook(Hook):
                     'transform does).')
             kept = draw_subset(self.active, self.mode, self.keep_all_prob,
                                seed, iteration, rank, index)
-            for name, channels in self.slices.items():
-                if name not in kept:
-                    sample[channels] = float('nan')
+            keep_only(sample, kept, self.specs)
             subsets.append(kept)
         return subsets
 
