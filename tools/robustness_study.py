@@ -81,7 +81,8 @@ def compare(work_dir: str, variants, metric: str):
         for (subset, value), (table_subset, values) in zip(rows, table.rows):
             assert subset == table_subset, 'variants were evaluated on different subsets'
             values[variant] = value
-    table.save(work_dir, stem='robustness', title=f'{metric} per modality subset and variant')
+    table.save(work_dir, stem='robustness', title=f'{metric} per modality subset and variant',
+               shared_scale=True)  # one metric: one colour scale across variants
     return table
 
 

@@ -102,15 +102,22 @@ class SubsetTable:
                                 + [int(m in subset) for m in self.modalities]
                                 + [self.value(i, k) for k in self.columns])
 
-    def plot_heatmap(self, path: str, title: Optional[str] = None) -> None:
-        """Subsets x metrics; colour is normalised per metric column, cells show values."""
+    def plot_heatmap(self, path: str, title: Optional[str] = None,
+                     shared_scale: bool = False) -> None:
+        """Subsets x columns; cells show values.
+
+        Colour is normalised per column (different metrics have different
+        ranges), or over the whole table with ``shared_scale`` (columns that
+        are the same metric for different models, as in the robustness study).
+        """
         import numpy as np
         from matplotlib.figure import Figure  # no pyplot: no global backend state, headless
 
         columns = self.columns
         values = np.array([[self.value(i, k) for k in columns] for i in range(len(self.rows))],
                           dtype=float).reshape(len(self.rows), len(columns))
-        lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+        axis = None if shared_scale else 0
+        lo, hi = np.nanmin(values, axis=axis), np.nanmax(values, axis=axis)
         span = np.where(hi > lo, hi - lo, 1.0)
         colour = (values - lo) / span
         fmt = self._formats()
@@ -128,13 +135,13 @@ class SubsetTable:
         fig.tight_layout()
         fig.savefig(path, dpi=120)
 
-    def save(self, work_dir: str, stem: str = 'subset_eval',
-             title: Optional[str] = None) -> Dict[str, str]:
+    def save(self, work_dir: str, stem: str = 'subset_eval', title: Optional[str] = None,
+             shared_scale: bool = False) -> Dict[str, str]:
         """Write ``<stem>.md``, ``<stem>.csv`` and ``<stem>.png``; return their paths."""
         os.makedirs(work_dir, exist_ok=True)
         paths = {ext: osp.join(work_dir, f'{stem}.{ext}') for ext in ('md', 'csv', 'png')}
         with open(paths['md'], 'w') as f:
             f.write(self.to_markdown())
         self.write_csv(paths['csv'])
-        self.plot_heatmap(paths['png'], title=title)
+        self.plot_heatmap(paths['png'], title=title, shared_scale=shared_scale)
         return paths
