@@ -40,33 +40,21 @@ def _stock_config_with_plugin(base: str) -> Config:
         file_format='.py')
 
 
-def test_stock_mmdet_mask2former_with_fusion_vit():
-    from mmdet.registry import MODELS
-    from mmdet.utils import register_all_modules
-    register_all_modules()
-    cfg = _stock_config_with_plugin('mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py')
+@pytest.mark.parametrize('scope, base, head', [
+    ('mmdet', 'mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py', 'panoptic_head'),
+    ('mmseg', 'mmseg::mask2former/mask2former_r50_8xb2-90k_cityscapes-512x1024.py', 'decode_head'),
+])
+def test_stock_mask2former_config_with_fusion_vit(scope, base, head):
+    import importlib
+
     from mmengine.utils import import_modules_from_strings
+    importlib.import_module(f'{scope}.utils').register_all_modules()
+    cfg = _stock_config_with_plugin(base)
     import_modules_from_strings(**cfg.custom_imports)
     cfg.model.backbone = TINY_BACKBONE
     cfg.model.neck = TINY_NECK
-    cfg.model.panoptic_head.in_channels = [32, 32, 32, 32]
-    model = MODELS.build(cfg.model)
-    assert type(model.backbone).__name__ == 'FusionViT'
-    feats = model.extract_feat(torch.randn(1, 5, 64, 64))
-    assert [f.shape[-1] for f in feats] == [16, 8, 4, 2]
-
-
-def test_stock_mmseg_mask2former_with_fusion_vit():
-    from mmseg.registry import MODELS
-    from mmseg.utils import register_all_modules
-    register_all_modules()
-    cfg = _stock_config_with_plugin('mmseg::mask2former/mask2former_r50_8xb2-90k_cityscapes-512x1024.py')
-    from mmengine.utils import import_modules_from_strings
-    import_modules_from_strings(**cfg.custom_imports)
-    cfg.model.backbone = TINY_BACKBONE
-    cfg.model.neck = TINY_NECK
-    cfg.model.decode_head.in_channels = [32, 32, 32, 32]
-    model = MODELS.build(cfg.model)
+    cfg.model[head].in_channels = [32, 32, 32, 32]
+    model = importlib.import_module(f'{scope}.registry').MODELS.build(cfg.model)
     assert type(model.backbone).__name__ == 'FusionViT'
     feats = model.extract_feat(torch.randn(1, 5, 64, 64))
     assert [f.shape[-1] for f in feats] == [16, 8, 4, 2]
