@@ -55,17 +55,14 @@ def parse_args(argv=None):
 
 
 def draw_panel(config_path: str, checkpoint: str, out_file: str) -> None:
-    from mmengine.registry import DATASETS, MODELS, init_default_scope
-    from mmengine.runner import load_checkpoint
+    from mmengine.registry import DATASETS, init_default_scope
 
-    from incomplete_fusion.utils import load_config
+    from incomplete_fusion.apis import init_model
     from incomplete_fusion.visualization import subset_prediction_panel
 
-    cfg = load_config(config_path)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu')
-    model.eval()
+    model = init_model(config_path, checkpoint)
+    cfg = model.cfg
+    init_default_scope(cfg.default_scope)  # the dataset's pipeline resolves names there
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     names = [s['name'] for s in cfg.modality_specs]
     subset_prediction_panel(model, dataset, cfg.modality_specs, out_file,
