@@ -130,3 +130,85 @@ def keep_only(image, keep: Iterable[str], specs: Sequence[SpecLike], channel_dim
             index[channel_dim] = channels
             image[tuple(index)] = float('nan')
     return image
+
+
+@dataclass(frozen=True)
+class ModalitySet:
+    """The declared modalities of a run and the active subset, in one value.
+
+    Built once per run from the top-level config keys ``modality_specs`` (the
+    declarations, ordered) and ``modalities`` (the active names) and handed to every
+    component that needs either (see :mod:`incomplete_fusion.engine.binding`), so no
+    component re-derives slices or channel counts from raw spec lists.
+    """
+
+    specs: Tuple[ModalitySpec, ...]
+    active: Tuple[str, ...]
+
+    @classmethod
+    def from_config(cls, modality_specs: Sequence[SpecLike],
+                    modalities: Union[None, str, Iterable[str]] = None) -> 'ModalitySet':
+        """Validate specs and active names (``None`` = all; ``'a,b'`` as from the CLI)."""
+        specs = parse_modalities(modality_specs)
+        if isinstance(modalities, str):
+            modalities = [m for m in modalities.split(',') if m]
+        return cls(specs, resolve_active(modalities, specs))
+
+    def __post_init__(self):
+        resolve_active(self.active, self.specs)  # unknown or empty -> error
+
+    @property
+    def names(self) -> Tuple[str, ...]:
+        """All declared names, in channel order."""
+        return tuple(s.name for s in self.specs)
+
+    @property
+    def inactive(self) -> Tuple[str, ...]:
+        return tuple(n for n in self.names if n not in self.active)
+
+    @property
+    def slices(self) -> Dict[str, slice]:
+        return channel_slices(self.specs)
+
+    @property
+    def total_channels(self) -> int:
+        return sum(s.channels for s in self.specs)
+
+    @property
+    def categorical_channels(self) -> List[int]:
+        """Channel indices holding class codes (resized with nearest, never normalised)."""
+        slices = self.slices
+        return [c for s in self.specs if s.is_categorical
+                for c in range(slices[s.name].start, slices[s.name].stop)]
+
+    def spec(self, name: str) -> ModalitySpec:
+        for spec in self.specs:
+            if spec.name == name:
+                return spec
+        raise UnknownModalityError(f'unknown modality {name!r}; declared: {list(self.names)}')
+
+    def resolve(self, names: Union[None, str, Iterable[str]]) -> Tuple[str, ...]:
+        """Validate declared names, return them in declared order (``None`` = active)."""
+        return self.active if names is None else resolve_active(names, self.specs)
+
+    def with_active(self, names: Union[None, str, Iterable[str]]) -> 'ModalitySet':
+        """The same declarations with another active subset (``None`` = all declared)."""
+        return ModalitySet.from_config(self.specs, names)
+
+    def keep_only(self, image, keep: Union[None, Iterable[str]] = None, channel_dim: int = 0):
+        """NaN every channel outside ``keep`` (default: the active set), in place."""
+        return keep_only(image, self.resolve(keep), self.specs, channel_dim)
+
+    def same_declaration(self, specs: Sequence[SpecLike]) -> bool:
+        """Whether ``specs`` declare the same names, channels and kinds in the same order."""
+        def key(seq):
+            return [(s.name, int(s.channels), s.kind, s.num_classes) for s in seq]
+        return key(parse_modalities(specs)) == key(self.specs)
+
+    def describe(self) -> str:
+        """One line for the start of a run: active, inactive and declared modalities."""
+        declared = ', '.join(f'{s.name}[{s.channels}]' for s in self.specs)
+        line = f'active modalities: {", ".join(self.active)} (declared: {declared})'
+        if self.inactive:
+            line += f'; inactive (all-NaN, files not read): {", ".join(self.inactive)}'
+        return line

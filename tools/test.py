@@ -3,8 +3,9 @@
 ``--cfg-options modalities=[sar,dsm]`` evaluates with only those modalities
 (the others are all-NaN and their files are never read); ``--all-subsets``
 evaluates every non-empty modality subset with the model loaded once and
-writes ``subset_eval.{md,csv,png}`` to the work dir (same as
-``tools/eval_subsets.py``).
+writes ``subset_eval.{md,csv,png}`` to the work dir: it selects the registered
+``SubsetTestLoop``, so with a stock test tool
+``--cfg-options test_cfg.type=SubsetTestLoop`` does the same.
 """
 import argparse
 import os
@@ -17,11 +18,9 @@ import incomplete_fusion  # noqa: E402,F401  (registers components, applies comp
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 
-from incomplete_fusion.evaluation import evaluate_subsets  # noqa: E402
-from incomplete_fusion.evaluation.subset_eval import build_runner  # noqa: E402
+from incomplete_fusion.binding import modality_set_of  # noqa: E402
 from incomplete_fusion.utils import (  # noqa: E402
-    cache_config_formatting, describe_modalities, ensure_synthetic_data, load_config,
-    prepare_cpu_distributed)
+    build_runner, cache_config_formatting, load_config, prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -86,12 +85,10 @@ def main(argv=None):
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
 
     prepare_cpu_distributed(cfg, args.launcher)
-    ensure_synthetic_data(cfg)
-    if is_main_process():
-        print(describe_modalities(cfg), flush=True)
+    if is_main_process() and 'modality_specs' in cfg:
+        print(modality_set_of(cfg).describe(), flush=True)
     if args.all_subsets:
-        evaluate_subsets(cfg, args.checkpoint, work_dir=cfg.work_dir, launcher=args.launcher)
-        return
+        cfg.test_cfg = dict(cfg.get('test_cfg') or {}, type='SubsetTestLoop')
     runner = build_runner(cfg)
     runner.test()
 

@@ -1,13 +1,10 @@
 """Train a model from a config, like mmdet's / mmseg's ``tools/train.py``.
 
 Works for mmdet-, mmseg- and mmpretrain-scoped configs (the runner picks the
-scope from ``default_scope``). Differences from the stock tool, all because of
-the modality handling of this package:
-- ``modalities`` / ``modality_specs`` / ``data_root`` given via ``--cfg-options``
-  are propagated into every component that uses them;
+scope from ``default_scope``). The stock tools of those packages run this
+package's configs just as well (the loops named in the config apply
+``--cfg-options modalities=[...]``); this one adds:
 - the active modalities are printed at start;
-- the default synthetic dataset is generated if the config points at it and it
-  is missing;
 - on a machine without GPU, ``--launcher pytorch`` runs on gloo.
 """
 import argparse
@@ -21,10 +18,9 @@ import incomplete_fusion  # noqa: E402,F401  (registers components, applies comp
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 
-from incomplete_fusion.evaluation.subset_eval import build_runner  # noqa: E402
+from incomplete_fusion.binding import modality_set_of  # noqa: E402
 from incomplete_fusion.utils import (  # noqa: E402
-    cache_config_formatting, describe_modalities, ensure_synthetic_data, load_config,
-    prepare_cpu_distributed)
+    build_runner, cache_config_formatting, load_config, prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -90,9 +86,8 @@ def main(argv=None):
         cfg.load_from = args.resume
 
     prepare_cpu_distributed(cfg, args.launcher)
-    ensure_synthetic_data(cfg)
-    if is_main_process():
-        print(describe_modalities(cfg), flush=True)
+    if is_main_process() and 'modality_specs' in cfg:
+        print(modality_set_of(cfg).describe(), flush=True)
     runner = build_runner(cfg)
     runner.train()
 

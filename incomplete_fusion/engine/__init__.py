@@ -1,7 +1,11 @@
-"""Training-loop pieces (hooks, model wrappers)."""
+"""Training-loop pieces: the loops that bind the run's modalities, hooks, model wrappers."""
 from . import hooks  # noqa: F401
 from .ddp import DeviceAgnosticDDP
 from .hooks import ModalityDropoutHook
+from .loops import (ModalityEpochBasedTrainLoop, ModalityIterBasedTrainLoop, ModalityTestLoop,
+                    ModalityValLoop, SubsetTestLoop, bind_run)
 from .schedulers import RelativeMultiStepLR
 
-__all__ = ['DeviceAgnosticDDP', 'ModalityDropoutHook', 'RelativeMultiStepLR']
+__all__ = ['DeviceAgnosticDDP', 'ModalityDropoutHook', 'ModalityEpochBasedTrainLoop',
+           'ModalityIterBasedTrainLoop', 'ModalityTestLoop', 'ModalityValLoop',
+           'RelativeMultiStepLR', 'SubsetTestLoop', 'bind_run']

@@ -6,7 +6,8 @@ import numpy as np
 import rasterio
 from mmcv.transforms import BaseTransform
 
-from ...modalities import channel_slices, parse_modalities, resolve_active
+from ...binding import ModalityConsumer
+from ...modalities import ModalitySet
 from ...registry import TRANSFORMS
 from ..geo_io import RasterGrid, file_exists, read_modality
 from ..normalization import normalize, resolve_norm
@@ -21,10 +22,15 @@ DEFAULT_GDAL_OPTIONS = dict(GDAL_DISABLE_READDIR_ON_OPEN='EMPTY_DIR', GDAL_PAM_E
 
 
 @TRANSFORMS.register_module()
-class LoadMultimodalImages(BaseTransform):
+class LoadMultimodalImages(ModalityConsumer, BaseTransform):
     """Read, normalise and concatenate all declared modalities of a sample.
 
-    Reads ``results['modality_paths'][name]`` for each declared modality, turns
+    The declared and active modalities come from the run (a
+    :class:`~incomplete_fusion.modalities.ModalitySet` bound by this package's loops,
+    see :mod:`incomplete_fusion.binding`), never from this transform's own
+    config, so ``--cfg-options modalities=[...]`` reaches it under every entry point.
+
+    Reads ``results['modality_paths'][name]`` for each active modality, turns
     nodata into NaN, resamples modalities on another grid onto the grid of the
     reference modality (bilinear, nearest for categorical), normalises each with its
     spec's ``norm`` and concatenates the channels in declared order.
@@ -42,7 +48,6 @@ class LoadMultimodalImages(BaseTransform):
     ``inactive_modalities`` and ``reference_modality``.
 
     Args:
-        modality_specs: the declared modality specs (config ``modality_specs``).
         reference: modality whose grid the others are resampled onto; default the
             first declared. If it is missing or inactive, the next available one
             (declared order) is used.
@@ -56,37 +61,36 @@ class LoadMultimodalImages(BaseTransform):
     """
 
     def __init__(self,
-                 modality_specs: Sequence[dict],
                  reference: Optional[str] = None,
                  resampling: str = 'bilinear',
                  fallback_shape: Optional[Tuple[int, int]] = None,
                  gdal_options: Optional[dict] = None):
         self.gdal_options = dict(DEFAULT_GDAL_OPTIONS if gdal_options is None else gdal_options)
-        self.specs = parse_modalities(modality_specs)
-        self.names = tuple(s.name for s in self.specs)
-        for spec in self.specs:
-            resolve_norm(spec.norm)  # fail at build time on a bad preset
-        if reference is not None:
-            resolve_active([reference], self.specs)
-        self.reference = reference or self.names[0]
+        self.reference = reference
         self.resampling = resampling
         self.fallback_shape = fallback_shape
-        slices = channel_slices(self.specs)
-        self.slices = {n: (s.start, s.stop) for n, s in slices.items()}
-        self.total_channels = sum(s.channels for s in self.specs)
-        self.categorical_channels = [
-            c for s in self.specs if s.is_categorical for c in range(*self.slices[s.name])]
         self.missing_counts: Counter = Counter()
+
+    def on_bind(self, modality_set: ModalitySet) -> None:
+        for spec in modality_set.specs:
+            resolve_norm(spec.norm)  # fail before the first sample on a bad preset
+        if self.reference is not None:
+            modality_set.resolve([self.reference])
 
     def _reference_order(self, readable: Iterable[str]) -> list:
         readable = list(readable)
-        ordered = [self.reference] + [n for n in self.names if n != self.reference]
+        names = self.modality_set.names
+        first = self.reference or names[0]
+        ordered = [first] + [n for n in names if n != first]
         return [n for n in ordered if n in readable]
 
     def transform(self, results: dict) -> dict:
+        mset = self.modality_set
         paths: Dict[str, Optional[str]] = results.get('modality_paths', {})
-        active = results.get(ACTIVE_KEY)
-        active = self.names if active is None else tuple(resolve_active(active, self.specs))
+        active = mset.active
+        if results.get(ACTIVE_KEY) is not None:
+            restricted = mset.resolve(results[ACTIVE_KEY])
+            active = tuple(n for n in active if n in restricted)
         # From a dataset (mmengine adds sample_idx) every declared modality must have
         # an entry: a name the dataset does not know is a config error, not missing data.
         # Direct callers may leave out modalities they do not have.
@@ -96,7 +100,6 @@ class LoadMultimodalImages(BaseTransform):
                 f'declared modalities {unknown_to_dataset} have no entry in the sample\'s '
                 f'modality_paths (it has {sorted(paths)}); map them to folders with the '
                 "dataset's modality_dirs (a path of None marks a missing file)")
-        specs = {s.name: s for s in self.specs}
         missing = [n for n in active if not file_exists(paths.get(n))]
         for name in missing:
             self.missing_counts[name] += 1
@@ -106,9 +109,9 @@ class LoadMultimodalImages(BaseTransform):
         grid: Optional[RasterGrid] = None
         with rasterio.Env(**self.gdal_options):
             for name in self._reference_order(readable):
-                data, grid = read_modality(paths[name], specs[name], grid,
+                data, grid = read_modality(paths[name], mset.spec(name), grid,
                                            resampling=self.resampling)
-                arrays[name] = normalize(data, specs[name].norm, inplace=True)
+                arrays[name] = normalize(data, mset.spec(name).norm, inplace=True)
         reference = self._reference_order(readable)[0] if readable else None
 
         if grid is None:
@@ -116,10 +119,10 @@ class LoadMultimodalImages(BaseTransform):
             height, width = shape
         else:
             height, width = grid.shape
-        img = np.full((height, width, self.total_channels), np.nan, dtype=np.float32)
+        img = np.full((height, width, mset.total_channels), np.nan, dtype=np.float32)
+        slices = mset.slices
         for name, data in arrays.items():
-            start, stop = self.slices[name]
-            img[..., start:stop] = data
+            img[..., slices[name]] = data
 
         results['img'] = img
         results['img_shape'] = (height, width)
@@ -129,11 +132,11 @@ class LoadMultimodalImages(BaseTransform):
         results['crs'] = grid.crs if grid is not None else None
         results['transform'] = grid.transform if grid is not None else None
         results['reference_modality'] = reference
-        results['modality_names'] = self.names
-        results['modality_slices'] = dict(self.slices)
-        results['categorical_channels'] = list(self.categorical_channels)
+        results['modality_names'] = mset.names
+        results['modality_slices'] = {n: (s.start, s.stop) for n, s in slices.items()}
+        results['categorical_channels'] = mset.categorical_channels
         results['missing_modalities'] = tuple(missing)
-        results['inactive_modalities'] = tuple(n for n in self.names if n not in active)
+        results['inactive_modalities'] = tuple(n for n in mset.names if n not in active)
         return results
 
     def _fallback_shape(self, results: dict) -> Tuple[int, int]:
@@ -148,45 +151,52 @@ class LoadMultimodalImages(BaseTransform):
             '(set fallback_shape to get an all-NaN image instead)')
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(modalities={list(self.names)}, '
+        names = list(self.modality_set.active) if self.is_bound else '(not bound yet)'
+        return (f'{self.__class__.__name__}(modalities={names}, '
                 f'reference={self.reference!r}, resampling={self.resampling!r})')
 
 
 @TRANSFORMS.register_module()
-class SelectModalities(BaseTransform):
-    """Keep only the active modality subset; all others become all-NaN.
+class SelectModalities(ModalityConsumer, BaseTransform):
+    """Restrict a pipeline to a fixed subset of the run's modalities.
+
+    The run's active set (``modalities``) already reaches
+    :class:`LoadMultimodalImages`; this transform is for a pipeline that must never
+    use some modality whatever the run says (e.g. a dataset known to lack it). The
+    result is the intersection with the run's active set.
 
     Put it BEFORE :class:`LoadMultimodalImages`: it records the subset in
-    ``results['active_modalities']`` and the loader then never opens the files of
-    inactive modalities (no wasted I/O at test time). Placed after loading it sets
-    the inactive channels of ``img`` to NaN instead.
+    ``results['active_modalities']`` and the loader then never opens the other
+    files. Placed after loading it sets the other channels of ``img`` to NaN.
 
     Args:
-        modalities: the active subset (config ``modalities``); ``None`` = all.
-        modality_specs: the declared specs; unknown names raise
-            :class:`~incomplete_fusion.modalities.UnknownModalityError` listing them.
+        modalities: the names to keep (must be declared; checked when bound).
     """
 
-    def __init__(self, modalities: Optional[Sequence[str]], modality_specs: Sequence[dict]):
-        self.specs = parse_modalities(modality_specs)
-        self.active = resolve_active(modalities, self.specs)
-        self.slices = {n: (s.start, s.stop) for n, s in channel_slices(self.specs).items()}
+    def __init__(self, modalities: Sequence[str]):
+        if isinstance(modalities, str) or not modalities:
+            raise ValueError('SelectModalities needs a non-empty list of modality names, got '
+                             f'{modalities!r}; the run\'s active set is the top-level '
+                             '`modalities` and needs no transform')
+        self.keep = tuple(modalities)
+
+    def on_bind(self, modality_set: ModalitySet) -> None:
+        modality_set.resolve(self.keep)  # unknown names -> error listing the declared
 
     def transform(self, results: dict) -> dict:
-        previous = results.get(ACTIVE_KEY)
-        active = self.active if previous is None else tuple(
-            n for n in self.active if n in previous)
-        results[ACTIVE_KEY] = active
+        mset = self.modality_set
+        active = [n for n in mset.active if n in self.keep]
+        if results.get(ACTIVE_KEY) is not None:
+            active = [n for n in active if n in results[ACTIVE_KEY]]
+        results[ACTIVE_KEY] = tuple(active)
         if 'img' in results:
             img = results['img']
             if not np.issubdtype(img.dtype, np.floating):
                 img = img.astype(np.float32)
-            for name, (start, stop) in self.slices.items():
-                if name not in active:
-                    img[..., start:stop] = np.nan
-            results['img'] = img
-            results['inactive_modalities'] = tuple(n for n in self.slices if n not in active)
+            results['img'] = mset.keep_only(img, active, channel_dim=-1) if active else \
+                np.full_like(img, np.nan)
+            results['inactive_modalities'] = tuple(n for n in mset.names if n not in active)
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(modalities={list(self.active)})'
+        return f'{self.__class__.__name__}(modalities={list(self.keep)})'

@@ -19,7 +19,8 @@ import torch
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 
-from ...modalities import keep_only, nonempty_subsets, parse_modalities, resolve_active
+from ...binding import ModalityConsumer
+from ...modalities import nonempty_subsets
 from ...registry import HOOKS
 
 MODES = ('uniform_subset', 'uniform_size')
@@ -77,16 +78,13 @@ def subset_probabilities(names: Sequence[str], mode: str,
 
 
 @HOOKS.register_module()
-class ModalityDropoutHook(Hook):
+class ModalityDropoutHook(ModalityConsumer, Hook):
     """Per-sample random modality dropout, seeded, training only.
 
+    Draws only from the run's ACTIVE modalities (the top-level ``modalities``,
+    bound by this package's loops); declared but inactive modalities are always NaN.
+
     Args:
-        modality_specs: the declared modality specs (config ``modality_specs``),
-            giving each modality's channel slice.
-        modalities: the active modalities (config ``modalities``); ``None`` means
-            all declared. Declared but inactive modalities are always NaN.
-            Both are written by :func:`incomplete_fusion.utils.apply_modalities`,
-            so configs need not repeat them.
         mode: ``'uniform_subset'`` (default) or ``'uniform_size'``, see
             :func:`draw_subset`.
         keep_all_prob: probability of keeping all active modalities.
@@ -99,8 +97,6 @@ class ModalityDropoutHook(Hook):
     priority = 'ABOVE_NORMAL'  # before other hooks look at the batch
 
     def __init__(self,
-                 modality_specs: Sequence[dict],
-                 modalities: Optional[Sequence[str]] = None,
                  mode: str = 'uniform_subset',
                  keep_all_prob: float = 0.0,
                  seed: Optional[int] = None,
@@ -109,8 +105,6 @@ class ModalityDropoutHook(Hook):
             raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
         if not 0.0 <= keep_all_prob <= 1.0:
             raise ValueError(f'keep_all_prob must be in [0, 1], got {keep_all_prob}')
-        self.specs = parse_modalities(modality_specs)
-        self.active = resolve_active(modalities, modality_specs)
         self.mode = mode
         self.keep_all_prob = float(keep_all_prob)
         self.seed = seed
@@ -126,6 +120,7 @@ class ModalityDropoutHook(Hook):
 
     def drop(self, inputs, seed: int, iteration: int, rank: int) -> List[Tuple[str, ...]]:
         """NaN the dropped and inactive modalities of every sample, in place."""
+        mset = self.modality_set
         subsets = []
         for index in range(len(inputs)):
             sample = inputs[index]
@@ -134,11 +129,14 @@ class ModalityDropoutHook(Hook):
                     'ModalityDropoutHook needs floating-point inputs to write NaN; got '
                     f'{sample.dtype}. Load images as float32 (the modality loading '
                     'transform does).')
-            kept = draw_subset(self.active, self.mode, self.keep_all_prob,
+            kept = draw_subset(mset.active, self.mode, self.keep_all_prob,
                                seed, iteration, rank, index)
-            keep_only(sample, kept, self.specs)
+            mset.keep_only(sample, kept)
             subsets.append(kept)
         return subsets
+
+    def before_train(self, runner) -> None:
+        self.modality_set  # a config without the binding loops fails here, before iterating
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if data_batch is None or 'inputs' not in data_batch:

@@ -12,17 +12,20 @@ keep those keys unless told otherwise, so these thin subclasses:
   with a warning);
 * refuse ``mean``/``std``/``bgr_to_rgb``/``rgb_to_bgr`` with an error that says
   why (normalisation happens per modality in ``LoadMultimodalImages``);
-* check the channel count against the declared ``modality_specs`` when given.
+* are :class:`~incomplete_fusion.binding.ModalityConsumer` s: the run's modalities
+  are bound to them, the channel count is checked against the declaration and the
+  channels of inactive modalities are set to NaN, so the backbone never sees an
+  inactive modality whatever the pipeline does.
 """
 import math
 import warnings
 from numbers import Number
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmseg.models.data_preprocessor import SegDataPreProcessor
 
-from ...modalities import total_channels
+from ...binding import ModalityConsumer
 from ...registry import MODELS
 
 PadValue = Union[Number, str]
@@ -58,29 +61,32 @@ def _nan_batch_augments(augments) -> None:
             aug.img_pad_value = float('nan')
 
 
-def _check_channels(inputs, expected: Optional[int], cls_name: str) -> None:
-    if expected is None:
-        return
-    found = inputs.shape[1] if hasattr(inputs, 'shape') else inputs[0].shape[0]
-    if found != expected:
-        raise ValueError(f'{cls_name}: inputs have {found} channels, the modality specs '
-                         f'declare {expected}')
+class _BoundInputs(ModalityConsumer):
+    """Check the channel count and NaN the inactive modalities of ``data['inputs']``."""
+
+    def _apply_modalities(self, data: dict) -> None:
+        mset = self.modality_set
+        inputs = data['inputs']
+        found = inputs.shape[1] if hasattr(inputs, 'shape') else inputs[0].shape[0]
+        if found != mset.total_channels:
+            raise ValueError(f'{type(self).__name__}: inputs have {found} channels, the '
+                             f'modality specs declare {mset.total_channels} ({mset.describe()})')
+        if mset.inactive:
+            for sample in inputs:
+                mset.keep_only(sample, mset.active)
 
 
 @MODELS.register_module()
-class MultimodalDetDataPreprocessor(DetDataPreprocessor):
+class MultimodalDetDataPreprocessor(_BoundInputs, DetDataPreprocessor):
     """``DetDataPreprocessor`` for multimodal NaN-aware inputs (mmdet models).
 
     Args:
-        modality_specs: declared modality specs; if given, the input channel count is
-            checked against them.
         pad_size_divisor, pad_mask, mask_pad_value, pad_seg, seg_pad_value,
         boxtype2tensor, batch_augments: as in ``DetDataPreprocessor``.
         pad_value: must be NaN (default).
     """
 
     def __init__(self,
-                 modality_specs: Optional[Sequence[dict]] = None,
                  pad_size_divisor: int = 1,
                  pad_value: PadValue = float('nan'),
                  pad_mask: bool = False,
@@ -107,26 +113,23 @@ class MultimodalDetDataPreprocessor(DetDataPreprocessor):
             batch_augments=batch_augments,
             **kwargs)
         _nan_batch_augments(self.batch_augments)
-        self.num_channels = total_channels(modality_specs) if modality_specs else None
 
     def forward(self, data: dict, training: bool = False) -> dict:
-        _check_channels(data['inputs'], self.num_channels, type(self).__name__)
+        self._apply_modalities(data)
         return super().forward(data, training)
 
 
 @MODELS.register_module()
-class MultimodalSegDataPreprocessor(SegDataPreProcessor):
+class MultimodalSegDataPreprocessor(_BoundInputs, SegDataPreProcessor):
     """``SegDataPreProcessor`` for multimodal NaN-aware inputs (mmseg models).
 
     Args:
-        modality_specs: declared modality specs; if given, the channel count is checked.
         size, size_divisor, seg_pad_val, batch_augments, test_cfg: as in
             ``SegDataPreProcessor``.
         pad_val: must be NaN (default).
     """
 
     def __init__(self,
-                 modality_specs: Optional[Sequence[dict]] = None,
                  size: Optional[tuple] = None,
                  size_divisor: Optional[int] = None,
                  pad_val: PadValue = float('nan'),
@@ -146,8 +149,7 @@ class MultimodalSegDataPreprocessor(SegDataPreProcessor):
             seg_pad_val=seg_pad_val,
             batch_augments=batch_augments,
             test_cfg=test_cfg)
-        self.num_channels = total_channels(modality_specs) if modality_specs else None
 
     def forward(self, data: dict, training: bool = False) -> dict:
-        _check_channels(data['inputs'], self.num_channels, type(self).__name__)
+        self._apply_modalities(data)
         return super().forward(data, training)

@@ -1,0 +1,126 @@
+"""How the run's declared and active modalities reach the components built from a config.
+
+mmengine substitutes a config variable into the dicts that use it when the config
+FILE is parsed; ``--cfg-options modalities=[sar]`` or ``cfg.merge_from_dict(...)``
+afterwards changes only the top-level key. So no component takes the active set
+from its own config dict. Components that need it are :class:`ModalityConsumer` s
+and receive one :class:`~incomplete_fusion.modalities.ModalitySet`, built from the
+*final* config of the run (``runner.cfg``), through :func:`bind`.
+
+Inside a Runner this package's loops do the binding (:mod:`.loops`): a loop is
+built with the runner, before its dataloader exists, and every OpenMMLab entry
+point (the stock ``tools/train.py``/``tools/test.py`` of mmdet, mmseg and
+mmpretrain, ``Runner.from_cfg``) builds the loops the config names. A consumer used
+before anything bound it raises :class:`ModalitiesNotBoundError` saying what to add,
+so a config without the loops fails at its first sample instead of silently
+running on every declared modality.
+"""
+from typing import Any, Iterator, Optional
+
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .modalities import ModalitySet
+
+BIND_HINT = (
+    "Inside a Runner, use this package's loops, which bind the run's top-level "
+    "`modality_specs`/`modalities` before any data is read: "
+    "train_cfg=dict(type='ModalityIterBasedTrainLoop', ...) (or "
+    "'ModalityEpochBasedTrainLoop'), val_cfg=dict(type='ModalityValLoop'), "
+    "test_cfg=dict(type='ModalityTestLoop') (or 'SubsetTestLoop' for every subset); "
+    "the bases in configs/_base_/schedules/ set them. Outside a Runner, call "
+    "`incomplete_fusion.binding.bind(ModalitySet.from_config(specs, active), component)`.")
+
+
+class ModalitiesNotBoundError(RuntimeError):
+    """A component needed the run's modalities before anything bound them."""
+
+
+class ModalityConsumer:
+    """Mixin for components that need the declared and/or active modalities.
+
+    Subclasses read :attr:`modality_set` (raises until bound) and may override
+    :meth:`on_bind` to validate or precompute when a set arrives.
+    """
+
+    _modality_set: Optional[ModalitySet] = None
+
+    def bind_modalities(self, modality_set: ModalitySet) -> None:
+        if not isinstance(modality_set, ModalitySet):
+            raise TypeError(f'expected a ModalitySet, got {type(modality_set).__name__}')
+        self.on_bind(modality_set)
+        self._modality_set = modality_set
+
+    def on_bind(self, modality_set: ModalitySet) -> None:
+        """Hook for subclasses: check ``modality_set`` against the component's own config."""
+
+    @property
+    def is_bound(self) -> bool:
+        return self._modality_set is not None
+
+    @property
+    def modality_set(self) -> ModalitySet:
+        if self._modality_set is None:
+            raise ModalitiesNotBoundError(
+                f'{type(self).__name__} was used before the run\'s modalities were bound to '
+                f'it, so it cannot know which modalities are active. {BIND_HINT}')
+        return self._modality_set
+
+
+def modality_set_of(cfg: Any) -> ModalitySet:
+    """The run's :class:`ModalitySet` from a config's top-level keys."""
+    if 'modality_specs' not in cfg:
+        raise KeyError('the config declares no top-level `modality_specs` (the ordered list '
+                       'of modality declarations, e.g. from configs/_base_/datasets/)')
+    specs = cfg['modality_specs']
+    specs = [dict(s) for s in specs]
+    return ModalitySet.from_config(specs, cfg.get('modalities', None))
+
+
+def _children(obj: Any) -> Iterator[Any]:
+    """Objects that may hold consumers: dataset wrappers, pipelines, nested transforms."""
+    if isinstance(obj, DataLoader):
+        yield obj.dataset
+        return
+    for attr in ('dataset', 'datasets', 'pipeline', 'transforms'):
+        value = getattr(obj, attr, None)
+        if value is None or isinstance(value, (str, bytes, dict)):
+            continue
+        if isinstance(value, (list, tuple)):
+            yield from value
+        else:
+            yield value
+
+
+def iter_consumers(*roots: Any) -> Iterator[ModalityConsumer]:
+    """Every :class:`ModalityConsumer` reachable from ``roots``.
+
+    Walks models (all submodules, wrappers included), dataloaders, dataset wrappers
+    (``dataset``/``datasets``), pipelines and nested transforms (``transforms``,
+    lists of lists as in TestTimeAug), and lists of these (e.g. the runner's hooks).
+    """
+    seen = set()
+    stack = list(roots)
+    while stack:
+        obj = stack.pop()
+        if obj is None or id(obj) in seen or isinstance(obj, (str, bytes, dict)):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, (list, tuple)):
+            stack.extend(obj)
+            continue
+        if isinstance(obj, nn.Module):
+            yield from (m for m in obj.modules() if isinstance(m, ModalityConsumer))
+            continue
+        if isinstance(obj, ModalityConsumer):
+            yield obj
+        stack.extend(_children(obj))
+
+
+def bind(modality_set: ModalitySet, *roots: Any) -> int:
+    """Bind ``modality_set`` to every consumer reachable from ``roots``; returns how many."""
+    count = 0
+    for consumer in iter_consumers(*roots):
+        consumer.bind_modalities(modality_set)
+        count += 1
+    return count
