@@ -10,8 +10,6 @@ from typing import Optional
 
 from mmengine.config import Config
 
-from incomplete_fusion.utils import find_components
-
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO, 'configs', 'fusionvit')
 SIZE = (64, 64)
@@ -39,6 +37,23 @@ def fresh_run() -> list:
     """
     name = f'test_{uuid.uuid4().hex[:8]}'
     return [f'experiment_name={name}', f'visualizer.name={name}']
+
+
+def pipeline_steps(cfg, type_name: str) -> list:
+    """Every transform dict of ``type_name`` in the config's pipelines (train and test)."""
+    steps = []
+    for key in ('train_pipeline', 'test_pipeline', 'train_dataloader', 'val_dataloader',
+                'test_dataloader'):
+        stack = [cfg.get(key)]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                if node.get('type') == type_name and all(node is not s for s in steps):
+                    steps.append(node)
+                stack.extend(node.values())
+            elif isinstance(node, (list, tuple)):
+                stack.extend(node)
+    return steps
 
 
 def tiny_head(num_queries: int) -> dict:
@@ -77,10 +92,10 @@ def make_tiny_config(name: str, data_root: str, out_dir: str, max_iters: int = 2
     else:
         cfg.model.decode_head.train_cfg.num_points = 256
         cfg.model.data_preprocessor.size = SIZE
-    for resize in (find_components(cfg, 'MultimodalDetResize')
-                   + find_components(cfg, 'MultimodalResize')):
+    for resize in (pipeline_steps(cfg, 'MultimodalDetResize')
+                   + pipeline_steps(cfg, 'MultimodalResize')):
         resize['scale'] = SIZE
-    cfg.data_root = data_root  # the tools carry it into datasets and ann_file
+    cfg.data_root = data_root  # the loops carry it into datasets and ann_file
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[key].update(batch_size=2, num_workers=0, persistent_workers=False)
     cfg.train_cfg.update(max_iters=max_iters, val_interval=max_iters)
@@ -88,20 +103,23 @@ def make_tiny_config(name: str, data_root: str, out_dir: str, max_iters: int = 2
     cfg.default_hooks.logger.interval = 1
     cfg.randomness = dict(seed=seed)
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + list(extra_hooks or [])
-    for hook in find_components(cfg.custom_hooks, 'ModalityDropoutHook'):
-        hook['record'] = record_draws
+    for hook in cfg.custom_hooks:
+        if hook.get('type') == 'ModalityDropoutHook':
+            hook['record'] = record_draws
     path = osp.join(out_dir, f'tiny_{name}.py')
     cfg.dump(path)
     return path
 
 
 def test_tiny_config_is_the_shipped_config_with_smaller_sizes(tmp_path, dfc2023_root):
-    """The dumped tiny config keeps the modality variables and gets data_root carried."""
-    from incomplete_fusion.utils import load_config
+    """The dumped tiny config keeps the modality variables, the loops and the new data_root."""
     path = make_tiny_config('mask2former_dfc2023', dfc2023_root, str(tmp_path))
-    cfg = load_config(path)
+    cfg = Config.fromfile(path)
     assert cfg.modalities == ['rgb', 'sar', 'dsm']
     assert cfg.model.backbone.type == 'FusionViT' and cfg.model.backbone.embed_dims == 32
-    assert cfg.train_dataloader.dataset.data_root.rstrip('/') == dfc2023_root
-    assert cfg.test_evaluator.ann_file == osp.join(dfc2023_root,
-                                                   'annotations/buildings_only_val.json')
+    assert cfg.data_root == dfc2023_root
+    assert (cfg.train_cfg.type, cfg.val_cfg.type, cfg.test_cfg.type) == (
+        'ModalityIterBasedTrainLoop', 'ModalityValLoop', 'ModalityTestLoop')
+    resizes = [step for key in ('train_dataloader', 'test_dataloader')
+               for step in cfg[key].dataset.pipeline if step.type == 'MultimodalDetResize']
+    assert len(resizes) == 2 and all(tuple(r.scale) == SIZE for r in resizes)

@@ -12,11 +12,6 @@
 # points, and a shorter schedule with a higher learning rate.
 crop_size = (128, 128)
 feat = 128
-modality_specs = [
-    dict(name='rgb', channels=3, norm='dfc2023_rgb'),
-    dict(name='sar', channels=1, norm='dfc2023_sar'),
-    dict(name='dsm', channels=1, norm='tile_zscore'),
-]
 
 model = dict(
     data_preprocessor=dict(size=crop_size),
@@ -42,18 +37,17 @@ model = dict(
                 ffn_cfg=dict(embed_dims=feat, feedforward_channels=4 * feat))),
         train_cfg=dict(num_points=128 * 128 // 4)))
 
-# the active subset is written into SelectModalities by the tools
+# the pipelines repeat the dataset layer's with the smaller resize (a list is
+# replaced as a whole when configs merge)
 train_pipeline = [
-    dict(type='SelectModalities', modalities=None, modality_specs=modality_specs),
-    dict(type='LoadMultimodalImages', modality_specs=modality_specs),
+    dict(type='LoadMultimodalImages'),
     dict(type='LoadAnnotations'),
     dict(type='MultimodalResize', scale=crop_size, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='SelectModalities', modalities=None, modality_specs=modality_specs),
-    dict(type='LoadMultimodalImages', modality_specs=modality_specs),
+    dict(type='LoadMultimodalImages'),
     dict(type='MultimodalResize', scale=crop_size, keep_ratio=True),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
