@@ -33,7 +33,8 @@ val_cfg = dict(type='ModalityValLoop')
 test_cfg = dict(type='ModalityTestLoop')  # SubsetTestLoop: every modality subset
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=interval, save_last=True,
-                    max_keep_ckpts=3))
+                    max_keep_ckpts=3),
+    iteration_seed=dict(type='IterationSeedHook'))  # bit-exact resume
 log_processor = dict(window_size=20)
 # Random modality combination (paper III-C): per sample, uniform over the non-empty
 # subsets of the active modalities; the rest become NaN.

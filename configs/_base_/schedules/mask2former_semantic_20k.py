@@ -25,7 +25,8 @@ test_cfg = dict(type='ModalityTestLoop')  # SubsetTestLoop: every modality subse
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=interval, save_last=True,
-                    max_keep_ckpts=3, save_best='mIoU'))
+                    max_keep_ckpts=3, save_best='mIoU'),
+    iteration_seed=dict(type='IterationSeedHook'))  # bit-exact resume
 # Random modality combination (paper III-C): per sample, uniform over the non-empty
 # subsets of the active modalities; the rest become NaN.
 custom_hooks = [dict(type='ModalityDropoutHook', mode='uniform_subset', keep_all_prob=0.0)]

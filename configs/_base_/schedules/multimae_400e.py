@@ -23,7 +23,8 @@ param_scheduler = [
 train_cfg = dict(type='ModalityEpochBasedTrainLoop', max_epochs=max_epochs)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', interval=20, max_keep_ckpts=3))
+    checkpoint=dict(type='CheckpointHook', interval=20, max_keep_ckpts=3),
+    iteration_seed=dict(type='IterationSeedHook'))  # bit-exact resume
 log_processor = dict(window_size=10, by_epoch=True)
 randomness = dict(seed=0, diff_rank_seed=True)
 auto_scale_lr = dict(base_batch_size=32)
