@@ -232,7 +232,7 @@ def test_non_square_input_and_errors():
 
 
 def test_default_vit_tiny_config_builds_and_runs():
-    model = MODELS.build(dict(type='FusionViT', modalities=SPECS3))
+    model = MODELS.build(dict(type='FusionViT', modality_specs=SPECS3))
     model.init_weights()
     assert (model.embed_dims, model.depth, len(model.layers)) == (192, 12, 12)
     assert model.out_indices == (2, 5, 8, 11)

@@ -9,11 +9,24 @@ from scipy.stats import chisquare
 
 from incomplete_fusion.engine.hooks import (ModalityDropoutHook, draw_subset,
                                             subset_probabilities)
-from incomplete_fusion.modalities import nonempty_subsets
+from incomplete_fusion.binding import ModalitiesNotBoundError
+from incomplete_fusion.modalities import ModalitySet, nonempty_subsets
 
 SPECS = [dict(name='rgb', channels=3), dict(name='sar', channels=1), dict(name='dsm', channels=1)]
 NAMES = ('rgb', 'sar', 'dsm')
 
+
+
+def bound_hook(active=None, **kwargs) -> ModalityDropoutHook:
+    """The hook with the run's modalities bound, as the loops do."""
+    hook = ModalityDropoutHook(**kwargs)
+    hook.bind_modalities(ModalitySet.from_config(SPECS, active))
+    return hook
+
+
+def test_unbound_hook_fails_before_training_with_what_to_add():
+    with pytest.raises(ModalitiesNotBoundError, match='ModalityIterBasedTrainLoop'):
+        ModalityDropoutHook().before_train(SimpleNamespace(iter=0, seed=0))
 
 def draws(mode, keep_all_prob=0.0, seed=0, n_iters=500, batch=8, rank=0, names=NAMES):
     return Counter(draw_subset(names, mode, keep_all_prob, seed, it, rank, i)
@@ -76,7 +89,7 @@ def _batch(n=4, h=8, w=8):
 
 
 def test_hook_nans_dropped_modalities_in_place():
-    hook = ModalityDropoutHook(SPECS, seed=3)
+    hook = bound_hook(seed=3)
     runner = SimpleNamespace(iter=5, seed=None)
     batch = _batch()
     originals = [t.clone() for t in batch['inputs']]
@@ -95,7 +108,7 @@ def test_hook_nans_dropped_modalities_in_place():
 
 
 def test_hook_draws_only_from_active_modalities_and_nans_inactive():
-    hook = ModalityDropoutHook(SPECS, modalities=['sar', 'dsm'], seed=0)
+    hook = bound_hook(['sar', 'dsm'], seed=0)
     counts = Counter()
     for it in range(60):
         batch = _batch()
@@ -107,7 +120,7 @@ def test_hook_draws_only_from_active_modalities_and_nans_inactive():
 
 
 def test_hook_seed_defaults_to_runner_seed():
-    a, b = ModalityDropoutHook(SPECS), ModalityDropoutHook(SPECS)
+    a, b = bound_hook(), bound_hook()
     a.before_train_iter(SimpleNamespace(iter=0, seed=11), 0, _batch(16))
     b.before_train_iter(SimpleNamespace(iter=0, seed=11), 0, _batch(16))
     assert a.last_subsets == b.last_subsets
@@ -117,12 +130,12 @@ def test_hook_seed_defaults_to_runner_seed():
 
 def test_hook_rejects_bad_arguments_and_integer_images():
     with pytest.raises(ValueError, match='mode'):
-        ModalityDropoutHook(SPECS, mode='bernoulli')
+        ModalityDropoutHook(mode='bernoulli')
     with pytest.raises(ValueError, match='keep_all_prob'):
-        ModalityDropoutHook(SPECS, keep_all_prob=1.5)
+        ModalityDropoutHook(keep_all_prob=1.5)
     with pytest.raises(ValueError, match='declared'):
-        ModalityDropoutHook(SPECS, modalities=['lidar'])
-    hook = ModalityDropoutHook(SPECS)
+        bound_hook(['lidar'])
+    hook = bound_hook()
     with pytest.raises(TypeError, match='floating'):
         hook.before_train_iter(SimpleNamespace(iter=0, seed=0), 0,
                                dict(inputs=[torch.zeros(5, 4, 4, dtype=torch.uint8)]))

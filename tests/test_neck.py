@@ -31,7 +31,7 @@ def test_single_input_simple_fpn_and_int_channels():
 
 
 def test_backbone_and_neck_end_to_end():
-    backbone = MODELS.build(dict(type='FusionViT', modalities=[dict(name='rgb', channels=3),
+    backbone = MODELS.build(dict(type='FusionViT', modality_specs=[dict(name='rgb', channels=3),
                                                                 dict(name='sar', channels=1)],
                                  embed_dims=32, depth=4, num_heads=2, out_indices=(0, 1, 2, 3)))
     neck = MODELS.build(dict(type='FusionPyramidNeck', in_channels=32, out_channels=16))

@@ -8,7 +8,7 @@ from mmengine.config import Config
 
 MODALITY_SPECS = [dict(name='rgb', channels=3), dict(name='sar', channels=1),
                   dict(name='dsm', channels=1)]
-TINY_BACKBONE = dict(type='FusionViT', modalities=MODALITY_SPECS, img_size=64, embed_dims=32,
+TINY_BACKBONE = dict(type='FusionViT', modality_specs=MODALITY_SPECS, img_size=64, embed_dims=32,
                      depth=4, num_heads=2, out_indices=(0, 1, 2, 3))
 TINY_NECK = dict(type='FusionPyramidNeck', in_channels=32, out_channels=(32, 32, 32, 32))
 
