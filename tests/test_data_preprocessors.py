@@ -10,7 +10,17 @@ from mmengine.structures import InstanceData, PixelData
 from mmseg.registry import MODELS as SEG_MODELS
 from mmseg.structures import SegDataSample
 
+from incomplete_fusion.binding import bind
+from incomplete_fusion.modalities import ModalitySet
+
 SPECS = [dict(name='rgb', channels=3), dict(name='sar', channels=1), dict(name='dsm', channels=1)]
+
+
+def build(registry, cfg, active=None):
+    """A preprocessor with the run's modalities bound, as the loops do."""
+    pre = registry.build(cfg)
+    bind(ModalitySet.from_config(SPECS, active), pre)
+    return pre
 
 
 def det_batch(shapes, channels=5):
@@ -48,8 +58,8 @@ def test_stock_det_preprocessor_pads_nan_when_told_and_bgr_to_rgb_drops_channels
 
 def test_multimodal_det_preprocessor_pads_nan_and_masks_zero():
     shapes = [(20, 30), (33, 17)]
-    pre = DET_MODELS.build(dict(type='MultimodalDetDataPreprocessor', modality_specs=SPECS,
-                                pad_size_divisor=16, pad_mask=True))
+    pre = build(DET_MODELS, dict(type='MultimodalDetDataPreprocessor', pad_size_divisor=16,
+                                 pad_mask=True))
     out = pre(det_batch(shapes), training=True)
     assert tuple(out['inputs'].shape) == (2, 5, 48, 32)
     check_nan_padded(out, shapes)
@@ -59,7 +69,7 @@ def test_multimodal_det_preprocessor_pads_nan_and_masks_zero():
 
 def test_batch_fixed_size_pad_is_forced_to_nan():
     with pytest.warns(UserWarning, match='img_pad_value=0 replaced by NaN'):
-        pre = DET_MODELS.build(dict(
+        pre = build(DET_MODELS, dict(
             type='MultimodalDetDataPreprocessor', pad_size_divisor=1, pad_mask=True,
             batch_augments=[dict(type='BatchFixedSizePad', size=(40, 40), img_pad_value=0,
                                  pad_mask=True, mask_pad_value=0)]))
@@ -77,14 +87,20 @@ def test_multimodal_det_preprocessor_refuses_normalisation_and_non_nan_padding(b
 
 
 def test_channel_count_is_checked_against_the_specs():
-    pre = DET_MODELS.build(dict(type='MultimodalDetDataPreprocessor', modality_specs=SPECS))
+    pre = build(DET_MODELS, dict(type='MultimodalDetDataPreprocessor'))
     with pytest.raises(ValueError, match='4 channels.*declare 5'):
         pre(det_batch([(8, 8)], channels=4))
 
 
+def test_inactive_modalities_are_nan_whatever_the_pipeline_gave():
+    pre = build(DET_MODELS, dict(type='MultimodalDetDataPreprocessor'), active=['sar'])
+    out = pre(det_batch([(8, 8)]))['inputs'][0]
+    assert torch.isnan(out[[0, 1, 2, 4]]).all() and torch.isfinite(out[3]).all()
+
+
 def test_multimodal_seg_preprocessor_train_and_test_padding():
-    pre = SEG_MODELS.build(dict(type='MultimodalSegDataPreprocessor', modality_specs=SPECS,
-                                size=(32, 32), test_cfg=dict(size_divisor=16)))
+    pre = build(SEG_MODELS, dict(type='MultimodalSegDataPreprocessor', size=(32, 32),
+                                 test_cfg=dict(size_divisor=16)))
     inputs, samples = [], []
     for h, w in [(20, 30), (25, 17)]:
         inputs.append(torch.arange(5 * h * w, dtype=torch.float32).reshape(5, h, w))
