@@ -13,7 +13,7 @@ _base_ = [
 model = dict(
     backbone=dict(modality_specs={{_base_.modality_specs}}),
     head=dict(
-        modalities={{_base_.modality_specs}},
+        modality_specs={{_base_.modality_specs}},
         losses=dict(
             s1=dict(type='l2', weight=1.0),
             s2=dict(type='l2', weight=1.0),
