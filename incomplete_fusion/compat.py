@@ -4,32 +4,73 @@ Applied once, on ``import incomplete_fusion``. Each shim is small, says which
 version combination needs it, and is tested by a test that fails without it
 (``tests/test_compat.py``).
 
-``trusted_local_checkpoints``
+``load_local_checkpoint`` (mmengine's local-file checkpoint loader, allow-listed)
     torch >= 2.6 made ``torch.load(weights_only=True)`` the default. mmengine
-    0.10.7 calls ``torch.load(filename, map_location)`` for local files, and its
-    own checkpoints pickle Python objects (the message hub, the config, numpy
-    scalars), so ``--resume`` and ``load_from`` fail with ``UnpicklingError``.
-    We re-register mmengine's local-file loader so that it passes
-    ``weights_only=False``: the pre-2.6 behaviour, limited to checkpoints loaded
-    through mmengine from local paths. Only load checkpoints you trust.
+    0.10.7 calls ``torch.load(filename, map_location)`` for local files, and the
+    checkpoints its Runner writes hold, besides tensors, the message hub's
+    :class:`~mmengine.logging.HistoryBuffer` s (with their statistics methods,
+    pickled as ``getattr(HistoryBuffer, 'mean')``) and NumPy arrays and scalars
+    (logged values, best scores), so ``--resume``, ``load_from`` and
+    ``load_checkpoint`` fail with ``UnpicklingError``. We re-register mmengine's
+    loader for local paths so that it runs mmengine's own ``load_from_local``
+    inside ``torch.serialization.safe_globals(MMENGINE_CHECKPOINT_GLOBALS)``: the
+    load stays ``weights_only`` and accepts exactly these extra classes, only
+    while mmengine loads a local checkpoint. Every other ``torch.load`` in the
+    process, and anything else pickled in such a file, is refused as torch
+    refuses it. For a trusted file that holds other objects, add them with
+    ``torch.serialization.add_safe_globals`` or set
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (torch's own switch) for that run.
 """
-import os.path as osp
+import pickle
+from typing import Callable, List, Tuple, Union
 
+import numpy as np
 import torch
-from mmengine.runner.checkpoint import CheckpointLoader
+from mmengine.logging import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
+
+SafeGlobal = Union[Callable, Tuple[Callable, str]]
 
 
-def _load_trusted_local_checkpoint(filename: str, map_location=None) -> dict:
-    """mmengine's ``load_from_local`` with ``weights_only=False``."""
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
-    return torch.load(filename, map_location=map_location, weights_only=False)
+def _numpy_globals() -> List[SafeGlobal]:
+    """What a pickled NumPy array or scalar names (no object dtype), under the module
+    paths NumPy 1 (``numpy.core``) and NumPy 2 (``numpy._core``) write."""
+    reconstruct = np.zeros(1).__reduce__()[0]
+    scalar = np.float64(0).__reduce__()[0]
+    names = [(fn, f'{module}.multiarray.{fn.__name__}') for fn in (reconstruct, scalar)
+             for module in ('numpy.core', 'numpy._core')]
+    # NumPy >= 1.25 may pickle a dtype as its class (numpy.dtypes.Float64DType, ...)
+    dtype_classes = {type(np.dtype(code)) for code in '?bBhHiIlLqQefdFDSU'}
+    return names + [np.ndarray, np.dtype] + sorted(dtype_classes, key=str)
+
+
+def history_buffer_method(owner, name: str):
+    """Stands in for ``getattr`` while mmengine loads a checkpoint: a pickled
+    HistoryBuffer names its statistics methods as ``getattr(HistoryBuffer, name)``;
+    nothing else may be looked up."""
+    if owner is not HistoryBuffer or name not in HistoryBuffer._statistics_methods:
+        raise pickle.UnpicklingError(
+            f'refusing getattr({owner!r}, {name!r}) in a checkpoint: only the statistics '
+            'methods of mmengine.logging.HistoryBuffer are allowed')
+    return getattr(HistoryBuffer, name)
+
+
+#: The classes and functions, besides torch's own allow-list, that a checkpoint
+#: of mmengine's Runner needs; accepted only inside :func:`load_local_checkpoint`.
+MMENGINE_CHECKPOINT_GLOBALS: List[SafeGlobal] = [
+    HistoryBuffer, (history_buffer_method, 'builtins.getattr')
+] + _numpy_globals()
+
+
+def load_local_checkpoint(filename: str, map_location=None):
+    """mmengine's ``load_from_local`` with :data:`MMENGINE_CHECKPOINT_GLOBALS` allowed."""
+    with torch.serialization.safe_globals(MMENGINE_CHECKPOINT_GLOBALS):
+        return load_from_local(filename, map_location)
 
 
 def apply() -> None:
     """Apply every shim; safe to call more than once."""
-    CheckpointLoader.register_scheme(prefixes='', loader=_load_trusted_local_checkpoint, force=True)
+    CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
 
 
 apply()
