@@ -1,9 +1,11 @@
-"""MultiMAE masking: exact visible counts, Dirichlet shares, consistent locations, absences."""
+"""MultiMAE masking and PatchDropout (one token-budget sampler): exact visible counts,
+Dirichlet shares, consistent locations, absences."""
 import numpy as np
 import pytest
 import torch
 
-from incomplete_fusion.models.selfsup.masking import MultiModalMaskGenerator, allocate_counts
+from incomplete_fusion.models.layers import PatchDropout, allocate_counts, budget_of
+from incomplete_fusion.models.selfsup.masking import MultiModalMaskGenerator
 
 NAMES = ('rgb', 'sar', 'dsm')
 
@@ -93,13 +95,39 @@ def test_seeded_generator_repeats_and_differs():
     assert not all(torch.equal(a[n], c[n]) for n in NAMES)
 
 
+def allocate(budget, shares, capacity):
+    return allocate_counts(torch.tensor([budget]), torch.tensor([shares], dtype=torch.float64),
+                           torch.tensor([capacity]))[0].tolist()
+
+
 def test_allocate_counts_respects_capacity_and_sum():
-    counts = allocate_counts(10, np.array([0.9, 0.05, 0.05]), np.array([3, 8, 8]))
-    assert counts.tolist()[0] == 3 and counts.sum() == 10 and counts[1] <= 8
+    counts = allocate(10, [0.9, 0.05, 0.05], [3, 8, 8])
+    assert counts[0] == 3 and sum(counts) == 10 and counts[1] <= 8
+    # largest remainder, ties to the earlier modality
+    assert allocate(5, [0.5, 0.5], [8, 8]) == [3, 2]
     # the whole share on a modality without tokens: the budget goes where there is room
-    assert allocate_counts(4, np.array([0.0, 1.0]), np.array([4, 0])).tolist() == [4, 0]
+    assert allocate(4, [0.0, 1.0], [4, 0]) == [4, 0]
+    # rows are independent
+    rows = allocate_counts(torch.tensor([3, 0]), torch.tensor([[1.0, 0.0], [0.5, 0.5]]),
+                           torch.tensor([[1, 5], [0, 0]]))
+    assert rows.tolist() == [[1, 2], [0, 0]]
     with pytest.raises(ValueError):
-        allocate_counts(20, np.array([0.5, 0.5]), np.array([4, 4]))
+        allocate(20, [0.5, 0.5], [4, 4])
+
+
+def test_patch_dropout_draws_with_the_same_sampler():
+    """PatchDropout keeps exactly the masking budget (round half up) per sample."""
+    torch.manual_seed(0)
+    available = torch.rand(64, 3, 50) > 0.2
+    available[:8, 1] = False
+    for alpha in (1.0, 0.01):
+        kept = PatchDropout(keep_ratio=0.9, alpha=alpha).train()(available)
+        assert not (kept & ~available).any()
+        assert torch.equal(kept.sum((1, 2)), budget_of(available.sum((1, 2)), 0.9))
+    torch.manual_seed(3)
+    a = PatchDropout(0.5).train()(available)
+    torch.manual_seed(3)
+    assert torch.equal(a, PatchDropout(0.5).train()(available))  # global RNG: seeded runs repeat
 
 
 def test_bad_arguments():

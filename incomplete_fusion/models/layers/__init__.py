@@ -7,10 +7,12 @@ from .modality_attention import ModalityAttention
 from .norm import LayerNorm2d
 from .patch_embed import (ModalityPatchEmbed, PatchDropout, patch_availability,
                           sincos_2d_position_embedding, valid_pixels)
+from .token_budget import allocate_counts, budget_of, dirichlet_shares, keep_token_budget
 
 __all__ = [
     'ATTENTION_IMPLS', 'AttentionMasks', 'MaskedSelfAttention', 'block_sparse_masked_attention',
     'dense_masked_attention', 'plain_attention', 'FusionLayer', 'Mlp', 'ModalityAttention',
     'LayerNorm2d', 'ModalityPatchEmbed', 'PatchDropout', 'patch_availability',
-    'sincos_2d_position_embedding', 'valid_pixels'
+    'sincos_2d_position_embedding', 'valid_pixels', 'allocate_counts', 'budget_of',
+    'dirichlet_shares', 'keep_token_budget'
 ]

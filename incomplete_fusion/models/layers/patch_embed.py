@@ -20,6 +20,8 @@ from torch import Tensor, nn
 
 from incomplete_fusion.modalities import ModalitySpec
 
+from .token_budget import keep_token_budget
+
 __all__ = [
     'valid_pixels', 'patch_availability', 'ModalityPatchEmbed', 'sincos_2d_position_embedding',
     'PatchDropout'
@@ -110,7 +112,8 @@ class PatchDropout(nn.Module):
     The kept tokens are shared among the sample's present modalities by a share
     drawn from a symmetric Dirichlet(``alpha``); a modality cannot keep more
     tokens than it has, and the excess goes to the others. Dropped tokens are
-    treated exactly like absent ones.
+    treated exactly like absent ones. The same sampler as MultiMAE's masking
+    (:func:`~.token_budget.keep_token_budget`), with torch's global RNG.
 
     Args:
         keep_ratio: fraction of present tokens kept (1.0 = off).
@@ -129,23 +132,4 @@ class PatchDropout(nn.Module):
         """``(B, M, L)`` bool available -> ``(B, M, L)`` bool kept (a subset)."""
         if not self.training or self.keep_ratio >= 1.0:
             return available
-        b, m, l = available.shape
-        capacity = available.sum(-1).float()  # (B, M)
-        budget = (capacity.sum(-1, keepdim=True) * self.keep_ratio).round()  # (B, 1)
-        concentration = torch.full((b, m), float(self.alpha), device=available.device)
-        # small alphas give shares that underflow to 0; keep them positive so the
-        # excess of a full modality can still be handed on
-        share = torch.distributions.Dirichlet(concentration).sample().clamp_min(1e-6) * (capacity > 0)
-        share = share / share.sum(-1, keepdim=True).clamp_min(1e-12)
-        quota = torch.zeros_like(capacity)
-        for _ in range(m):  # water-filling: hand the excess of full modalities on
-            open_ = quota < capacity
-            weights = share * open_
-            weights = weights / weights.sum(-1, keepdim=True).clamp_min(1e-12)
-            remaining = (budget - quota.sum(-1, keepdim=True)).clamp_min(0)
-            quota = torch.minimum(quota + weights * remaining, capacity)
-        quota = quota.floor()
-        # random ranks among each (sample, modality)'s present tokens
-        scores = torch.rand(b, m, l, device=available.device).masked_fill(~available, 2.0)
-        rank = scores.argsort(-1).argsort(-1)
-        return available & (rank < quota[..., None])
+        return keep_token_budget(available, self.keep_ratio, self.alpha)
