@@ -31,9 +31,9 @@ def tiny_model(contrastive=None, seed=0):
     torch.manual_seed(seed)
     model = MODELS.build(dict(
         type='MultiMAE',
-        backbone=dict(type='FusionViT', modalities=SPECS, img_size=SIZE, patch_size=PATCH,
+        backbone=dict(type='FusionViT', modality_specs=SPECS, img_size=SIZE, patch_size=PATCH,
                       embed_dims=DIMS, depth=2, num_heads=2, out_indices=(0, 1)),
-        head=dict(type='MultiModalReconstructionHead', modalities=SPECS, patch_size=PATCH,
+        head=dict(type='MultiModalReconstructionHead', modality_specs=SPECS, patch_size=PATCH,
                   in_dims=DIMS, decoder_dims=32, decoder_depth=2, decoder_heads=4),
         contrastive_head=contrastive,
         mask_seed=0))
@@ -166,7 +166,7 @@ def test_reconstruct_returns_every_modality_as_images():
 
 @pytest.mark.parametrize('variant', ['infonce', 'dino'])
 def test_contrastive_loss_trains_pooling(variant):
-    head = dict(type='CrossModalContrastiveHead', modalities=SPECS, in_dims=DIMS, num_heads=2,
+    head = dict(type='CrossModalContrastiveHead', modality_specs=SPECS, in_dims=DIMS, num_heads=2,
                 proj_dims=16, proj_hidden_dims=32, variant=variant, loss_weight=0.3)
     model = tiny_model(contrastive=head).train()
     x = sample_batch(batch=3)
@@ -199,8 +199,8 @@ def test_contrastive_pooling_sees_only_kept_tokens():
 
 def test_bad_head_configs():
     with pytest.raises(ValueError, match='unknown modality'):
-        MODELS.build(dict(type='MultiModalReconstructionHead', modalities=SPECS,
+        MODELS.build(dict(type='MultiModalReconstructionHead', modality_specs=SPECS,
                           losses=dict(height=dict(type='l1'))))
     with pytest.raises(ValueError, match='categorical'):
-        MODELS.build(dict(type='MultiModalReconstructionHead', modalities=SPECS,
+        MODELS.build(dict(type='MultiModalReconstructionHead', modality_specs=SPECS,
                           losses=dict(dw=dict(type='l2'))))

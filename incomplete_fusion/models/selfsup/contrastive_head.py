@@ -13,8 +13,8 @@ import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from incomplete_fusion.modalities import modality_names
 from incomplete_fusion.registry import MODELS
+from .declaration import DeclaredModalities
 from .losses import dino_cross_entropy, info_nce
 
 VARIANTS = ('infonce', 'dino')
@@ -50,9 +50,9 @@ def projector(in_dims: int, hidden_dims: int, out_dims: int) -> nn.Module:
 
 
 @MODELS.register_module()
-class CrossModalContrastiveHead(BaseModule):
+class CrossModalContrastiveHead(DeclaredModalities, BaseModule):
     """Args:
-        modalities: declared modality specs (config ``modality_specs``).
+        modality_specs: declared modality specs (config ``modality_specs``).
         in_dims: token dimension of the backbone.
         num_heads: heads of the cross-attention pooling layer.
         proj_dims / proj_hidden_dims: projection MLP applied to both vectors
@@ -63,22 +63,15 @@ class CrossModalContrastiveHead(BaseModule):
         loss_weight: multiplies the loss (research code: 0.3).
     """
 
-    def __init__(self,
-                 modalities: Sequence[Mapping],
-                 in_dims: int = 192,
-                 num_heads: int = 3,
-                 proj_dims: int = 128,
-                 proj_hidden_dims: int = 512,
-                 variant: str = 'infonce',
-                 temperature: float = 0.1,
-                 teacher_temperature: float = 0.04,
-                 center_momentum: float = 0.9,
-                 loss_weight: float = 1.0,
-                 init_cfg=None):
+    def __init__(self, modality_specs: Sequence[Mapping], in_dims: int = 192,
+                 num_heads: int = 3, proj_dims: int = 128, proj_hidden_dims: int = 512,
+                 variant: str = 'infonce', temperature: float = 0.1,
+                 teacher_temperature: float = 0.04, center_momentum: float = 0.9,
+                 loss_weight: float = 1.0, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if variant not in VARIANTS:
             raise ValueError(f'variant must be one of {VARIANTS}, got {variant!r}')
-        self.names = list(modality_names(modalities))
+        self.names = [s.name for s in self.declare(modality_specs)]
         self.variant = variant
         self.temperature = temperature
         self.teacher_temperature = teacher_temperature

@@ -74,10 +74,6 @@ class MultiMAE(BaseSelfSupervisor):
         """The backbone's fusion-token maps, as a downstream model sees them."""
         return self.backbone(as_batch(inputs))
 
-    def draw_visible(self, inputs: Tensor) -> Dict[str, Tensor]:
-        return self.mask_generator(self.backbone.availability(inputs),
-                                   generator=self.mask_generator_rng)
-
     def loss(self, inputs, data_samples: Optional[List] = None,
              visible: Optional[Dict[str, Tensor]] = None, **kwargs) -> Dict[str, Tensor]:
         """Reconstruction losses ``loss_rec_<name>`` (+ ``loss_contrast``).

@@ -7,9 +7,10 @@ from mmengine.model import BaseModule, ModuleDict
 from mmpretrain.models.backbones.vision_transformer import TransformerEncoderLayer
 from torch import Tensor, nn
 
-from incomplete_fusion.modalities import ModalitySpec, channel_slices, parse_modalities
+from incomplete_fusion.modalities import ModalitySpec, channel_slices
 from incomplete_fusion.registry import MODELS
 from ..layers.patch_embed import sincos_2d_position_embedding
+from .declaration import DeclaredModalities
 from .losses import RECONSTRUCTION_LOSSES, masked_reconstruction_loss
 
 HEIGHT_NAMES = ('dsm', 'dem', 'height', 'ndsm', 'elevation')
@@ -75,11 +76,11 @@ class ModalityDecoder(BaseModule):
 
 
 @MODELS.register_module()
-class MultiModalReconstructionHead(BaseModule):
+class MultiModalReconstructionHead(DeclaredModalities, BaseModule):
     """One :class:`ModalityDecoder` per modality, fed with the fusion tokens.
 
     Args:
-        modalities: the declared modality specs (config ``modality_specs``).
+        modality_specs: the declared modality specs (config ``modality_specs``).
         patch_size: backbone patch size.
         in_dims: fusion-token dimension of the backbone.
         decoder_dims / decoder_depth / decoder_heads / mlp_ratio: decoder shape
@@ -89,19 +90,13 @@ class MultiModalReconstructionHead(BaseModule):
         reconstruct: names to decode; default all declared modalities.
     """
 
-    def __init__(self,
-                 modalities: Sequence[Mapping],
-                 patch_size: int = 16,
-                 in_dims: int = 192,
-                 decoder_dims: int = 256,
-                 decoder_depth: int = 2,
-                 decoder_heads: int = 8,
-                 mlp_ratio: float = 4.0,
+    def __init__(self, modality_specs: Sequence[Mapping], patch_size: int = 16,
+                 in_dims: int = 192, decoder_dims: int = 256, decoder_depth: int = 2,
+                 decoder_heads: int = 8, mlp_ratio: float = 4.0,
                  losses: Optional[Mapping[str, Mapping]] = None,
-                 reconstruct: Optional[Sequence[str]] = None,
-                 init_cfg=None):
+                 reconstruct: Optional[Sequence[str]] = None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        self.specs = {s.name: s for s in parse_modalities(modalities)}
+        self.specs = {s.name: s for s in self.declare(modality_specs)}
         self.slices = channel_slices(list(self.specs.values()))
         self.patch_size = patch_size
         names = list(self.specs) if reconstruct is None else list(reconstruct)
