@@ -1,8 +1,10 @@
-"""Every normalisation preset on known values; NaN stays NaN."""
+"""Every normalisation preset on known values; NaN stays NaN; denormalize inverts each."""
 import numpy as np
 import pytest
 
-from incomplete_fusion.datasets.normalization import NORM_PRESETS, normalize, resolve_norm
+from incomplete_fusion.datasets.normalization import (NORM_PRESETS, denormalize,
+                                                      needs_tile_statistics, normalize,
+                                                      resolve_norm, tile_statistics)
 from incomplete_fusion.modalities import ModalitySpec
 
 
@@ -95,3 +97,43 @@ def test_bad_norm_configs_fail_clearly():
         resolve_norm(dict(mean=1.0))
     with pytest.raises(ValueError, match='3 values for 4'):
         normalize(np.zeros((1, 1, 4), np.float32), dict(mean=(1, 2, 3), std=(1, 1, 1)))
+
+
+RAW = {  # inside every clip range, so normalize -> denormalize is the identity
+    'dfc2023_rgb': (10.0, 120.0, 250.0),
+    'dfc2023_sar': (0.05, ),
+    'tile_zscore': (3.0, ),
+    'quadruplet_s2': (500.0, 900.0, 2000.0, 3000.0),
+    'quadruplet_s1': (-12.0, -20.0),
+    'quadruplet_dem': (250.0, ),
+    'none': (4.0, ),
+}
+
+
+@pytest.mark.parametrize('preset', sorted(NORM_PRESETS))
+def test_denormalize_inverts_every_preset(preset):
+    values = np.array(RAW[preset], np.float32)
+    raw = np.stack([values, values * 0.5, values * 0.25, values * np.nan])[None]  # (1, 4, C)
+    if preset == 'quadruplet_s1':
+        raw = np.stack([values, values - 1, values + 2, values * np.nan])[None]
+    normalised = normalize(raw, preset)
+    tile_stats = tile_statistics(raw, preset)
+    assert (tile_stats is not None) == needs_tile_statistics(preset)
+    back = denormalize(normalised, preset, tile_stats)
+    np.testing.assert_allclose(back, raw, rtol=1e-4)
+    assert back.dtype == np.float32 and np.isnan(back[0, 3]).all()
+    # channels first, as model outputs are
+    chw = denormalize(normalised.transpose(2, 0, 1), preset, tile_stats, channel_axis=0)
+    np.testing.assert_allclose(chw, raw.transpose(2, 0, 1), rtol=1e-4)
+
+
+def test_denormalize_per_tile_zscore_needs_the_tile_statistics():
+    values = np.array([[[-1.0], [1.0]]], np.float32)
+    with pytest.raises(ValueError, match='tile_statistics'):
+        denormalize(values, 'tile_zscore')
+    back = denormalize(values, 'tile_zscore', (np.array([10.0]), np.array([2.0])))
+    np.testing.assert_allclose(back.ravel(), [8.0, 12.0])
+    # the statistics are those normalize used: after clipping, NaN ignored
+    mean, std = tile_statistics(np.array([[[-200.0], [100.0], [np.nan]]]), 'quadruplet_dem')
+    np.testing.assert_allclose([mean[0], std[0]], [0.0, 100.0])
+    assert tile_statistics(np.ones((1, 1, 3)), 'dfc2023_rgb') is None

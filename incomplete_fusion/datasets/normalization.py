@@ -14,8 +14,12 @@ The statistics dict has these optional keys, applied in this order:
 ``zscore`` defaults to ``'fixed'`` when ``mean``/``std`` are given. NaN (missing)
 pixels stay NaN through every step and never enter tile statistics. The preset
 numbers are the fixed statistics of the paper's pipeline (DESIGN.md §3).
+
+:func:`denormalize` inverts every step but clipping (values stay inside the
+clip range): z-score with the fixed statistics, or with the tile's own ones
+(:func:`tile_statistics` of the raw tile), then dB back to amplitude.
 """
-from typing import Dict, Mapping, Optional, Sequence, Union
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -95,7 +99,23 @@ def normalize(img: np.ndarray, norm: NormLike, inplace: bool = False) -> np.ndar
         return out
     if out.ndim != 3:
         raise ValueError(f'expected an (H, W, C) array, got shape {out.shape}')
-    channels = out.shape[-1]
+    _db_and_clip(out, stats)
+    zscore = _zscore_kind(stats)
+    if zscore == 'fixed':
+        with np.errstate(invalid='ignore'):
+            out -= _per_channel(stats['mean'], out.shape[-1], 'mean')
+            out /= _per_channel(stats['std'], out.shape[-1], 'std')
+    elif zscore == 'tile':
+        out = tile_zscore(out)
+    return out.astype(np.float32, copy=False)
+
+
+def _zscore_kind(stats: Mapping) -> Optional[str]:
+    return stats.get('zscore', 'fixed' if 'mean' in stats else None)
+
+
+def _db_and_clip(out: np.ndarray, stats: Mapping) -> None:
+    """The steps before the z-score, in place on a float array."""
     with np.errstate(invalid='ignore', divide='ignore'):
         if stats.get('db'):
             # Negative amplitudes are invalid: they become NaN via log10.
@@ -105,15 +125,18 @@ def normalize(img: np.ndarray, norm: NormLike, inplace: bool = False) -> np.ndar
         if stats.get('clip') is not None:
             low, high = stats['clip']
             np.clip(out, low, high, out=out)  # NaN passes through np.clip
-        zscore = stats.get('zscore', 'fixed' if 'mean' in stats else None)
-        if zscore == 'fixed':
-            mean = _per_channel(stats['mean'], channels, 'mean')
-            std = _per_channel(stats['std'], channels, 'std')
-            out -= mean
-            out /= std
-        elif zscore == 'tile':
-            out = tile_zscore(out)
-    return out.astype(np.float32, copy=False)
+
+
+def _finite_mean_std(img: np.ndarray, eps: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std (at least ``eps``) of the finite pixels of (H, W, C);
+    NaN for a channel without any."""
+    channels = img.shape[-1]
+    mean, std = np.full(channels, np.nan), np.full(channels, np.nan)
+    for c in range(channels):
+        values = img[..., c][np.isfinite(img[..., c])].astype(np.float64)
+        if values.size:
+            mean[c], std[c] = values.mean(), max(values.std(), eps)
+    return mean, std
 
 
 def tile_zscore(img: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -121,14 +144,54 @@ def tile_zscore(img: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 
     A channel without any finite pixel stays all-NaN; a constant channel becomes 0.
     """
-    out = np.empty_like(img, dtype=np.float32)
-    for c in range(img.shape[-1]):
-        band = img[..., c]
-        finite = np.isfinite(band)
-        if not finite.any():
-            out[..., c] = np.nan
-            continue
-        values = band[finite].astype(np.float64)
-        mean, std = values.mean(), values.std()
-        out[..., c] = (band - mean) / max(std, eps)
-    return out
+    mean, std = _finite_mean_std(img, eps)
+    return ((img - mean) / std).astype(np.float32)
+
+
+def needs_tile_statistics(norm: NormLike) -> bool:
+    """Whether inverting ``norm`` needs the statistics of the raw tile (per-tile z-score)."""
+    stats = resolve_norm(norm)
+    return stats is not None and _zscore_kind(stats) == 'tile'
+
+
+def tile_statistics(img: np.ndarray, norm: NormLike, eps: float = 1e-6
+                    ) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """The per-channel ``(mean, std)`` that :func:`normalize` z-scores this raw
+    (H, W, C) tile with under a per-tile ``norm`` (after dB and clipping), for
+    :func:`denormalize`; ``None`` when ``norm`` has no per-tile z-score."""
+    if not needs_tile_statistics(norm):
+        return None
+    out = np.array(img, dtype=np.float32)
+    _db_and_clip(out, resolve_norm(norm))
+    return _finite_mean_std(out, eps)
+
+
+def denormalize(img: np.ndarray, norm: NormLike,
+                tile_stats: Optional[Tuple[Sequence[float], Sequence[float]]] = None,
+                channel_axis: int = -1) -> np.ndarray:
+    """Invert :func:`normalize` (all but clipping); NaN stays NaN. Returns float32.
+
+    Args:
+        img: normalised array, channels on ``channel_axis`` (default last, as
+            :func:`normalize` takes them; 0 for (C, H, W)).
+        norm: the preset name or statistics dict it was normalised with.
+        tile_stats: ``(mean, std)`` per channel from :func:`tile_statistics`,
+            needed for a per-tile z-score (:func:`needs_tile_statistics`).
+    """
+    stats = resolve_norm(norm)
+    out = np.moveaxis(np.asarray(img, dtype=np.float64), channel_axis, -1)
+    if stats is None:
+        return np.moveaxis(out, -1, channel_axis).astype(np.float32)
+    channels = out.shape[-1]
+    zscore = _zscore_kind(stats)
+    if zscore == 'tile':
+        if tile_stats is None:
+            raise ValueError('a per-tile z-score cannot be inverted without the raw tile\'s '
+                             'statistics: pass tile_stats=tile_statistics(raw_tile, norm)')
+        stats = dict(stats, mean=tile_stats[0], std=tile_stats[1])
+    if zscore is not None:
+        out = out * _per_channel(stats['std'], channels, 'std') + _per_channel(
+            stats['mean'], channels, 'mean')
+    if stats.get('db'):
+        out = np.power(10.0, out / 10.0) - DB_EPS
+    return np.moveaxis(out, -1, channel_axis).astype(np.float32)
