@@ -3,46 +3,22 @@
 A person judging a missing-modality model wants to see, for the same tile, what
 each sensor shows and how the prediction changes as sensors disappear. One row
 per (tile, subset): the modalities (blank where absent), the ground truth, the
-prediction.
+prediction. :func:`reconstruction_panel` shows a MultiMAE fill-in the same way:
+per modality, the input (or "missing") and the reconstruction.
+
+Figures are drawn on a bare ``matplotlib.figure.Figure``: no pyplot, no global
+backend switch on import.
 """
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Mapping, Optional, Sequence
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from ..modalities import (SpecLike, channel_slices, keep_only, parse_modalities,  # noqa: E402
-                          resolve_active)
-
-MISSING_COLOUR = (0.85, 0.85, 0.85)
-
-
-def _stretch(values: np.ndarray) -> np.ndarray:
-    """2-98 % percentile stretch to [0, 1], ignoring NaN (a display, not a metric)."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return np.full_like(values, np.nan)
-    low, high = np.percentile(finite, [2, 98])
-    return np.clip((values - low) / max(high - low, 1e-6), 0, 1)
-
-
-def render_modality(image: np.ndarray, spec: SpecLike) -> np.ndarray:
-    """An RGB(A) picture of one modality's ``(C, H, W)`` channels; NaN shows as grey."""
-    spec = parse_modalities([spec])[0]
-    if spec.is_categorical:
-        cmap = plt.get_cmap('tab10')
-        classes = image[0]
-        rgb = cmap(np.nan_to_num(classes, nan=0).astype(int) % cmap.N)[..., :3]
-    elif image.shape[0] >= 3:
-        rgb = np.stack([_stretch(c) for c in image[:3]], -1)
-    else:
-        rgb = np.repeat(_stretch(image[0])[..., None], 3, -1)
-    missing = ~np.isfinite(image).all(0)
-    rgb = np.where(missing[..., None], MISSING_COLOUR, np.nan_to_num(rgb))
-    return rgb
+from ..binding import bind
+from ..modalities import ModalitySet, SpecLike
+from .render import class_colours, render_modality
 
 
 def _label_image(sample, kind: str) -> np.ndarray:
@@ -64,11 +40,11 @@ def _label_image(sample, kind: str) -> np.ndarray:
 
 def _show_labels(ax, labels: np.ndarray, instance: bool):
     if instance:
-        cmap = plt.get_cmap('tab20')
+        cmap = colormaps['tab20']
         shown = np.where(labels[..., None] > 0, cmap(labels % 20)[..., :3], 0.0)
         ax.imshow(shown, interpolation='nearest')
     else:
-        ax.imshow(labels, cmap='tab10', vmin=0, vmax=9, interpolation='nearest')
+        ax.imshow(class_colours(labels), interpolation='nearest')
 
 
 @torch.no_grad()
@@ -82,8 +58,10 @@ def subset_prediction_panel(model,
 
     Args:
         model: an mmseg segmentor or mmdet detector in eval mode (``test_step``).
-        dataset: a test dataset whose pipeline yields ``inputs`` with *all*
-            modalities loaded; each subset is made by NaN-ing the others.
+        dataset: a test dataset of this declaration; each subset is made by
+            NaN-ing the other modalities. The panel binds all declared
+            modalities as active to ``dataset`` and ``model`` (it makes the
+            subsets itself).
         modality_specs: the config's declared modalities.
         out_file: PNG path.
         indices: dataset indices of the tiles to show.
@@ -93,15 +71,15 @@ def subset_prediction_panel(model,
         One dict per row (``index``, ``subset``, ``pred`` array) for callers
         that want the numbers behind the picture.
     """
-    specs = parse_modalities(modality_specs)
-    names = [s.name for s in specs]
-    subsets = [resolve_active(s, specs) for s in (subsets or [names] + [[n] for n in names])]
-    slices = channel_slices(specs)
+    mset = ModalitySet.from_config(modality_specs)
+    bind(mset, model, dataset)
+    specs, names, slices = mset.specs, list(mset.names), mset.slices
+    subsets = [mset.resolve(s) for s in (subsets or [names] + [[n] for n in names])]
     rows = []
     for index in indices:
         sample = dataset[index]
         for subset in subsets:
-            inputs = keep_only(sample['inputs'].clone().float(), subset, specs)
+            inputs = mset.keep_only(sample['inputs'].clone().float(), subset)
             pred = model.test_step(dict(inputs=[inputs], data_samples=[sample['data_samples']]))[0]
             instance = 'pred_instances' in pred
             rows.append(dict(index=index, subset=subset, inputs=inputs.numpy(),
@@ -110,8 +88,8 @@ def subset_prediction_panel(model,
                                                'pred_sem_seg'),
                              instance=instance))
     columns = len(specs) + 2
-    fig, axes = plt.subplots(len(rows), columns, figsize=(2.2 * columns, 2.2 * len(rows)),
-                             squeeze=False)
+    fig = Figure(figsize=(2.2 * columns, 2.2 * len(rows)))
+    axes = fig.subplots(len(rows), columns, squeeze=False)
     for row, axs in zip(rows, axes):
         for ax, spec in zip(axs, specs):
             ax.imshow(render_modality(row['inputs'][slices[spec.name]], spec),
@@ -121,10 +99,41 @@ def subset_prediction_panel(model,
         axs[0].set_ylabel(f"tile {row['index']}\n{'+'.join(row['subset'])}", fontsize=8)
     for ax, title in zip(axes[0], names + ['ground truth', 'prediction']):
         ax.set_title(title, fontsize=9)
+    _save(fig, axes, out_file)
+    return [dict(index=r['index'], subset=r['subset'], pred=r['pred']) for r in rows]
+
+
+def reconstruction_panel(modality_specs: Sequence[SpecLike], inputs: np.ndarray,
+                         reconstructions: Mapping[str, np.ndarray], given: Sequence[str],
+                         out_file: str) -> str:
+    """PNG: one row per modality, columns 'input' (or "missing") and 'reconstruction'.
+
+    Args:
+        modality_specs: the declared modalities.
+        inputs: the normalised model input (C, H, W) of all declared channels.
+        reconstructions: ``{name: (C, H, W)}``, categorical as class probabilities.
+        given: the modalities that were in the input.
+        out_file: PNG path (returned).
+    """
+    mset = ModalitySet.from_config(modality_specs)
+    fig = Figure(figsize=(6, 3 * len(mset.specs)))
+    axes = fig.subplots(len(mset.specs), 2, squeeze=False)
+    for (ax_in, ax_rec), spec in zip(axes, mset.specs):
+        shown = inputs[mset.slices[spec.name]]
+        if spec.name in given and np.isfinite(shown).any():
+            ax_in.imshow(render_modality(shown, spec), interpolation='nearest')
+        else:
+            ax_in.text(0.5, 0.5, 'missing', ha='center', va='center', transform=ax_in.transAxes)
+        ax_rec.imshow(render_modality(reconstructions[spec.name], spec), interpolation='nearest')
+        ax_in.set_title(f'{spec.name}: input', fontsize=9)
+        ax_rec.set_title(f'{spec.name}: reconstruction', fontsize=9)
+    _save(fig, axes, out_file)
+    return out_file
+
+
+def _save(fig: Figure, axes: np.ndarray, out_file: str) -> None:
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
     fig.savefig(out_file, dpi=100)
-    plt.close(fig)
-    return [dict(index=r['index'], subset=r['subset'], pred=r['pred']) for r in rows]
