@@ -1,15 +1,15 @@
 """Reading one modality's GeoTIFF onto a target pixel grid, nodata as NaN.
 
-Kept apart from the pipeline transform so that scene-level (sliding-window)
-inference can read arbitrary windows of big rasters with the same rules:
-only the part of the source that covers the target grid is read, and a source on
-another grid (resolution, extent or CRS) is resampled with rasterio (nearest for
-categorical maps).
+Used by the loading transform (:class:`~incomplete_fusion.datasets.transforms.
+LoadMultimodalImages`) for training tiles and, with a target grid and window, for
+the windows of big scenes (sliding-window inference): only the part of the source
+that covers the target grid is read, and a source on another grid (resolution,
+extent or CRS) is resampled with rasterio (nearest for categorical maps).
 """
 import math
 import os
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import rasterio
@@ -58,6 +58,45 @@ class RasterGrid:
         if window is None:
             return cls(src.crs, src.transform, src.height, src.width)
         return cls(src.crs, src.window_transform(window), int(window.height), int(window.width))
+
+    @classmethod
+    def coerce(cls, value: Union['RasterGrid', Mapping]) -> 'RasterGrid':
+        """A grid from a :class:`RasterGrid` or a mapping with ``crs``, ``transform``
+        (an Affine or its 6 coefficients) and ``shape`` (or ``height``/``width``)."""
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise TypeError(f'expected a RasterGrid or a dict(crs, transform, shape), '
+                            f'got {type(value).__name__}')
+        crs = value.get('crs')
+        if crs is not None and not isinstance(crs, rasterio.crs.CRS):
+            crs = rasterio.crs.CRS.from_user_input(crs)
+        transform = value['transform']
+        if not isinstance(transform, Affine):
+            transform = Affine(*list(transform)[:6])
+        height, width = value['shape'] if 'shape' in value else (value['height'], value['width'])
+        return cls(crs, transform, int(height), int(width))
+
+    def window(self, window: Union[Window, Sequence[int]]) -> 'RasterGrid':
+        """The grid of a pixel window ``(col_off, row_off, width, height)`` of this grid;
+        the window may reach past the grid's edges."""
+        col_off, row_off, width, height = _window_ints(window)
+        return RasterGrid(self.crs, self.transform * Affine.translation(col_off, row_off),
+                          height, width)
+
+    def inside(self, window: Union[Window, Sequence[int]]) -> Tuple[slice, slice]:
+        """(rows, cols) of ``window``'s own pixels that lie inside this grid."""
+        col_off, row_off, width, height = _window_ints(window)
+        rows = slice(min(max(0, -row_off), height), max(0, min(height, self.height - row_off)))
+        cols = slice(min(max(0, -col_off), width), max(0, min(width, self.width - col_off)))
+        return rows, cols
+
+
+def _window_ints(window: Union[Window, Sequence[int]]) -> Tuple[int, int, int, int]:
+    if isinstance(window, Window):
+        window = (window.col_off, window.row_off, window.width, window.height)
+    col_off, row_off, width, height = (int(v) for v in window)
+    return col_off, row_off, width, height
 
 
 def _bounds(grid: RasterGrid) -> Tuple[float, float, float, float]:

@@ -13,6 +13,10 @@ from ..geo_io import RasterGrid, file_exists, read_modality
 from ..normalization import normalize, resolve_norm
 
 ACTIVE_KEY = 'active_modalities'
+# Optional keys of a scene window (set by scene inference / reconstruction): read every
+# modality onto this grid (a RasterGrid or dict(crs, transform, shape)) instead of the
+# reference modality's, restricted to the pixel window (col_off, row_off, width, height).
+GRID_KEY, WINDOW_KEY = 'target_grid', 'target_window'
 # GDAL settings for many small tiles: no directory listing per open (slow with
 # thousands of files in a folder; sidecar .msk/.aux.xml files are then not seen),
 # no .aux.xml statistics files, CRS from the GeoKeys (skips a PROJ database lookup,
@@ -39,6 +43,16 @@ class LoadMultimodalImages(ModalityConsumer, BaseTransform):
     dataset reports such files once, as a summary, when it is built. A modality not
     in ``results['active_modalities']`` (set by :class:`SelectModalities`) is all-NaN
     and its file is never opened.
+
+    Scene windows: with ``results['target_grid']`` (a
+    :class:`~incomplete_fusion.datasets.geo_io.RasterGrid` or ``dict(crs, transform,
+    shape)``) every modality is read onto that grid instead of the reference
+    modality's (only the source window covering it is read; other resolutions and
+    CRSs are resampled as above); ``results['target_window']`` (a rasterio
+    ``Window`` or ``(col_off, row_off, width, height)``) restricts it to a pixel
+    window of the grid, which may reach past the grid's edges (those pixels are
+    NaN). Sliding-window inference and reconstruction read their tiles this way,
+    through the same transform (and its settings) as training and testing.
 
     Added keys: ``img`` float32 (H, W, C), ``img_shape``, ``ori_shape``,
     ``img_path`` (the reference file, if not set), ``crs`` (rasterio CRS or None),
@@ -106,11 +120,15 @@ class LoadMultimodalImages(ModalityConsumer, BaseTransform):
         readable = [n for n in active if n not in missing]
 
         arrays: Dict[str, np.ndarray] = {}
-        grid: Optional[RasterGrid] = None
+        grid, inside = self._target_grid(results)
         with rasterio.Env(**self.gdal_options):
             for name in self._reference_order(readable):
                 data, grid = read_modality(paths[name], mset.spec(name), grid,
                                            resampling=self.resampling)
+                if inside is not None:  # no data outside the target grid (before tile stats)
+                    outside = np.ones(data.shape[:2], dtype=bool)
+                    outside[inside] = False
+                    data[outside] = np.nan
                 arrays[name] = normalize(data, mset.spec(name).norm, inplace=True)
         reference = self._reference_order(readable)[0] if readable else None
 
@@ -138,6 +156,20 @@ class LoadMultimodalImages(ModalityConsumer, BaseTransform):
         results['missing_modalities'] = tuple(missing)
         results['inactive_modalities'] = tuple(n for n in mset.names if n not in active)
         return results
+
+    @staticmethod
+    def _target_grid(results: dict) -> Tuple[Optional[RasterGrid], Optional[Tuple[slice, slice]]]:
+        """The grid to read onto (``target_grid``/``target_window``) and, for a window,
+        the part of it inside the target grid; ``(None, None)`` without a target."""
+        if results.get(GRID_KEY) is None:
+            if results.get(WINDOW_KEY) is not None:
+                raise KeyError(f'{WINDOW_KEY!r} needs {GRID_KEY!r} (the grid it is a window of)')
+            return None, None
+        grid = RasterGrid.coerce(results[GRID_KEY])
+        window = results.get(WINDOW_KEY)
+        if window is None:
+            return grid, None
+        return grid.window(window), grid.inside(window)
 
     def _fallback_shape(self, results: dict) -> Tuple[int, int]:
         if results.get('height') and results.get('width'):
