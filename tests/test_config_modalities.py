@@ -112,7 +112,9 @@ def test_unbound_consumer_says_what_to_add(dfc2023_root):
 
 
 def test_bind_reaches_nested_dataset_wrappers_and_the_model(dfc2023_root):
-    from mmengine.registry import DATASETS
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+    init_default_scope('mmseg')
     cfg = Config.fromfile(osp.join(CONFIG_DIR, 'mask2former_dfc2023_semantic.py'))
     inner = dict(cfg.train_dataloader.dataset, data_root=dfc2023_root)
     wrapped = DATASETS.build(dict(type='ConcatDataset', datasets=[

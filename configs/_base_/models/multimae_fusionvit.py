@@ -36,4 +36,4 @@ model = dict(
         decoder_dims=256,
         decoder_depth=2,
         decoder_heads=8,
-        losses=None))  # set by the task root
+        losses=dict()))  # per modality, set by the task root
