@@ -93,6 +93,8 @@ def test_quadruplet_pretraining_config_builds_and_steps(quadruplet_root, tmp_pat
     from mmengine.dataset import default_collate
     from mmengine.registry import init_default_scope
 
+    from incomplete_fusion.binding import bind, modality_set_of
+    from incomplete_fusion.engine.data_root import rebase_data_root, stale_data_root
     from incomplete_fusion.registry import DATASETS, MODELS
     from incomplete_fusion.utils import load_config
     cfg = load_config(tiny_pretrain_config(str(tmp_path), 'multimae_quadruplet_contrastive',
@@ -100,7 +102,9 @@ def test_quadruplet_pretraining_config_builds_and_steps(quadruplet_root, tmp_pat
     init_default_scope(cfg.default_scope)
     model = MODELS.build(cfg.model)
     model.init_weights()
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    # outside a Runner: what the loops do, rebase data_root and bind the run's modalities
+    dataset = DATASETS.build(rebase_data_root(cfg.train_dataloader.dataset, stale_data_root(cfg)))
+    bind(modality_set_of(cfg), model, dataset)
     batch = model.data_preprocessor(default_collate([dataset[0], dataset[1]]), True)
     assert batch['inputs'].shape[1] == 8
     losses = model(**batch, mode='loss')
