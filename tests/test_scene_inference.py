@@ -14,10 +14,11 @@ import rasterio.features
 import torch
 from affine import Affine
 
-from incomplete_fusion.apis import (INSTANCE_NODATA, SEMANTIC_NODATA, infer_scene, init_model,
-                                    plan_scene, plan_tiles, predict_tiles, read_tile)
+from incomplete_fusion.apis import (INSTANCE_NODATA, SEMANTIC_NODATA, ScenePipeline, infer_scene,
+                                    init_model, plan_scene, plan_tiles, predict_tiles, read_tile)
 from incomplete_fusion.datasets.geo_io import RasterGrid
-from incomplete_fusion.datasets.synthetic import make_scene
+from incomplete_fusion.testing import make_scene
+from incomplete_fusion.utils.config import load_config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEMANTIC_CONFIG = osp.join(REPO, 'configs/fusionvit/mask2former_dfc2023_semantic.py')
@@ -67,10 +68,19 @@ def scene(tmp_path_factory):
     return {k: paths[k] for k in ('rgb', 'sar', 'dsm')}, grid
 
 
+def tiny_config(config, overrides, scale=(TILE, TILE)):
+    """The config with the tiny model, its test pipeline resizing to ``scale``."""
+    cfg = load_config(config, overrides)
+    for step in cfg.test_dataloader.dataset.pipeline:
+        if step['type'].endswith('Resize'):
+            step['scale'] = scale
+    return cfg
+
+
 @pytest.fixture(scope='module')
 def semantic_model():
     torch.manual_seed(0)
-    return init_model(SEMANTIC_CONFIG, None, cfg_options=TINY_SEMANTIC)
+    return init_model(tiny_config(SEMANTIC_CONFIG, TINY_SEMANTIC), None)
 
 
 def _read(path):
@@ -101,10 +111,14 @@ def test_semantic_scene_matches_tilewise_prediction(scene, semantic_model, tmp_p
     tiles = plan_tiles(GRID_H, GRID_W, TILE, OVERLAP)
     tile = next(t for t in tiles if (t.row, t.col) == (1, 2))
     assert (tile.y0, tile.x0) == (48, 96)
-    img = read_tile(plan, tile)
+    pipeline = ScenePipeline.from_model(semantic_model)
+    img = read_tile(plan, tile, pipeline)
+    np.testing.assert_array_equal(img, read_tile(plan, tile))  # the config's loader = default
     if drop == 'rgb':
         assert np.isnan(img[:3]).all()
-    sample, = predict_tiles(semantic_model, img[None])
+    sample, = predict_tiles(semantic_model, [pipeline.pack(pipeline.load(plan, tile))])
+    from_array, = predict_tiles(semantic_model, img[None])
+    torch.testing.assert_close(from_array.seg_logits.data, sample.seg_logits.data)
     direct = sample.pred_sem_seg.data[0].numpy()
     direct_scores = sample.seg_logits.data.numpy()
     with rasterio.open(scores_out) as src:
@@ -143,7 +157,7 @@ def test_semantic_scene_with_nodata_hole_keeps_predicting(scene, semantic_model,
 def test_instance_scene_writes_ids_and_polygons_in_map_coordinates(scene, tmp_path):
     files, full = scene
     torch.manual_seed(0)
-    model = init_model(INSTANCE_CONFIG, None, cfg_options=TINY_INSTANCE)
+    model = init_model(tiny_config(INSTANCE_CONFIG, TINY_INSTANCE), None)
     grid = RasterGrid(full.crs, full.transform, 96, 128)
     out = tmp_path / 'inst.tif'
     result = infer_scene(model, files, out, tile_size=TILE, overlap=OVERLAP, reference=grid,
@@ -179,6 +193,31 @@ def test_instance_scene_writes_ids_and_polygons_in_map_coordinates(scene, tmp_pa
         assert feature['properties']['class'] == 'building'  # the dataset's class names
 
 
+def test_the_config_pipeline_and_active_set_make_the_model_input(scene, tmp_path, monkeypatch):
+    """Tiles go through the config's own test pipeline (a change there reaches inference:
+    here its resize to 128 px) and the model's active set (inactive files never opened,
+    their channels NaN in the backbone input); the output stays on the scene grid."""
+    files, full = scene
+    torch.manual_seed(0)
+    model = init_model(tiny_config(SEMANTIC_CONFIG, TINY_SEMANTIC, scale=(128, 128)), None,
+                       modalities=['sar', 'dsm'])
+    seen, opened = [], []
+    model.backbone.register_forward_pre_hook(lambda _, args: seen.append(args[0].clone()))
+    real_open = rasterio.open
+    monkeypatch.setattr(rasterio, 'open', lambda path, *args, **kwargs: (
+        opened.append(str(path)), real_open(path, *args, **kwargs))[1])
+    grid = RasterGrid(full.crs, full.transform, TILE, TILE)
+    result = infer_scene(model, files, tmp_path / 'pred.tif', tile_size=TILE, overlap=0,
+                         reference=grid, progress=False)
+    assert result.ignored == ('rgb', ) and result.num_tiles_run == 1
+    inputs, = seen
+    assert inputs.shape == (1, 5, 128, 128)
+    assert torch.isnan(inputs[:, :3]).all() and torch.isfinite(inputs[:, 3:]).any()
+    assert files['rgb'] not in opened and files['sar'] in opened
+    pred, _ = _read(result.path)
+    assert pred.shape == (TILE, TILE) and (pred < 2).any()
+
+
 def _tiny_config_file(path, base, overrides) -> str:
     """A config file inheriting ``base`` with the tiny-model overrides."""
     lines = [f'_base_ = [{base!r}]', 'model = dict(']
@@ -203,7 +242,7 @@ def _load_tool(name):
     return module
 
 
-def test_trained_checkpoint_through_the_cli(scene, dfc2023_root, tmp_path):
+def test_trained_checkpoint_through_the_cli(scene, dfc2023_root, tmp_path, monkeypatch):
     """tools/train.py writes a checkpoint with the mmengine runner; tools/infer.py uses it."""
     config = _tiny_config_file(tmp_path / 'tiny_semantic.py', SEMANTIC_CONFIG, TINY_SEMANTIC)
     work_dir = tmp_path / 'work'
@@ -219,6 +258,16 @@ def test_trained_checkpoint_through_the_cli(scene, dfc2023_root, tmp_path):
 
     files, _ = scene
     out = tmp_path / 'cli_pred.tif'
+    import incomplete_fusion.apis as apis
+    import incomplete_fusion.apis.inference as running
+    plans = []
+
+    def counted(*args, **kwargs):
+        plans.append(args)
+        return plan_scene(*args, **kwargs)
+
+    monkeypatch.setattr(apis, 'plan_scene', counted)
+    monkeypatch.setattr(running, 'plan_scene', counted)
     result = _load_tool('infer').main([
         config, str(checkpoint), '--input', f'sar={files["sar"]}', '--input',
         f'dsm={files["dsm"]}', '--out', str(out), '--tile-size', '64', '--overlap', '16',
@@ -227,6 +276,7 @@ def test_trained_checkpoint_through_the_cli(scene, dfc2023_root, tmp_path):
     pred, profile = _read(out)
     with rasterio.open(files['dsm']) as src:  # dsm (0.5 m) is finer than sar (1 m)
         t = src.transform
+    assert len(plans) == 1  # planned once: validated before the model, then used
     assert result.reference_name == 'dsm' and result.missing == ('rgb', )
     # union of sar and dsm = the dsm's origin; --resolution 1.0 halves the 208 px
     assert profile['transform'] == Affine(1.0, 0.0, t.c, 0.0, -1.0, t.f)
@@ -261,16 +311,16 @@ def test_instances_across_tiles_are_kept_once(tmp_path):
     """Centroid-in-core ownership and duplicate suppression, on known instance masks."""
     from rasterio.crs import CRS
 
-    from incomplete_fusion.apis.inference import _InstanceMerger
+    from incomplete_fusion.apis.merging import InstanceMerger
     from incomplete_fusion.apis.scene import ScenePlan
-    from incomplete_fusion.modalities import parse_modalities
+    from incomplete_fusion.modalities import ModalitySet
     grid = RasterGrid(CRS.from_epsg(32632), Affine(0.5, 0, 500000.0, 0, -0.5, 5000000.0), 64, 112)
-    plan = ScenePlan(parse_modalities([dict(name='rgb', channels=3)]), {}, grid)
+    plan = ScenePlan(ModalitySet.from_config([dict(name='rgb', channels=3)]), {}, grid)
     left, right = plan_tiles(64, 112, TILE, OVERLAP)  # x0 = 0 and 48; cores cut at x = 56
     assert left.core == (0, 64, 0, 56) and right.core == (0, 64, 56, 112)
     valid = np.ones((TILE, TILE), bool)
     out = tmp_path / 'ids.tif'
-    with _InstanceMerger(None, plan, TILE, OVERLAP, out, score_thr=0.3) as merger:
+    with InstanceMerger(None, plan, TILE, OVERLAP, out, score_thr=0.3) as merger:
         # building A (scene cols 40..60, centroid 50) seen by both tiles
         merger.add(left, _instances([(10, 30, 40, 60), (40, 50, 2, 8)], [0.9, 0.2]), valid)
         merger.add(right, _instances([

@@ -9,8 +9,8 @@ from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from incomplete_fusion.apis import SceneInputError, plan_scene, plan_tiles, read_tile
 from incomplete_fusion.apis.blending import RowBuffer, tile_weight
-from incomplete_fusion.datasets.synthetic import make_scene
-from incomplete_fusion.modalities import UnknownModalityError
+from incomplete_fusion.testing import make_scene
+from incomplete_fusion.modalities import ModalitySet, UnknownModalityError
 
 SPECS = [
     dict(name='rgb', channels=3, norm='dfc2023_rgb'),
@@ -146,6 +146,12 @@ def test_missing_and_inactive_modalities(scene):
     assert np.isnan(img[:3]).all() and np.isfinite(img[4]).any()
     plan = plan_scene(scene, SPECS, active=['sar', 'dsm'])
     assert plan.ignored == ('rgb', ) and 'rgb' in plan.missing
+    # a ModalitySet (the run's) plans the same; the tiles read only the active files
+    mset = ModalitySet.from_config(SPECS, ['sar', 'dsm'])
+    assert plan_scene(scene, mset).grid == plan.grid
+    assert plan.paths == dict(sar=scene['sar'], dsm=scene['dsm'])
+    img = read_tile(plan, plan_tiles(plan.grid.height, plan.grid.width, 64, 0)[0])
+    assert np.isnan(img[:3]).all() and np.isfinite(img[3:]).any()
 
 
 def test_errors_before_any_compute(scene, tmp_path):

@@ -74,6 +74,7 @@ def main(argv=None):
     if repo not in sys.path:
         sys.path.insert(0, repo)
     from incomplete_fusion.apis import SceneInputError, infer_scene, init_model, plan_scene
+    from incomplete_fusion.binding import modality_set_of
     from incomplete_fusion.modalities import UnknownModalityError
     from incomplete_fusion.utils.config import load_config
 
@@ -82,21 +83,19 @@ def main(argv=None):
         if name in inputs:
             raise SystemExit(f'--input {name}= given twice')
         inputs[name] = path
-    # Validate the inputs against the config before building the model.
+    # Plan the scene (validates the inputs against the config) before building the model;
+    # the model and the test pipeline are bound to the same modality set.
     cfg = load_config(args.config, args.cfg_options)
     try:
-        plan_scene(inputs, cfg.modality_specs, cfg.get('modalities'), args.reference,
-                   args.extent, args.resolution)
+        plan = plan_scene(inputs, modality_set_of(cfg), None, args.reference, args.extent,
+                          args.resolution)
     except (SceneInputError, UnknownModalityError) as exc:
         raise SystemExit(f'error: {exc}') from exc
     model = init_model(cfg, args.checkpoint, device=args.device)
     result = infer_scene(
-        model, inputs, args.out,
+        model, plan, args.out,
         tile_size=args.tile_size,
         overlap=args.overlap,
-        reference=args.reference,
-        extent=args.extent,
-        resolution=args.resolution,
         batch_size=args.batch_size,
         score_thr=args.score_thr,
         geojson_path=args.geojson,

@@ -7,7 +7,7 @@ once every tile covering it is done, i.e. once the next tile row starts below
 rows to a writer in blocks of ``flush_rows`` (the output's strip height, so
 each compressed GeoTIFF strip is written exactly once).
 """
-from typing import Callable, Iterator, Tuple
+from typing import Iterator, Tuple
 
 import numpy as np
 
@@ -91,7 +91,3 @@ class RowBuffer:
         self.data[:, self.capacity - n:] = 0
         self.start = until
         yield until - n, block
-
-    def release_all(self, write: Callable[[int, np.ndarray], None]) -> None:
-        for row0, block in self.release(self.height):
-            write(row0, block)

@@ -3,37 +3,41 @@
 Every modality decoder of :class:`~incomplete_fusion.models.selfsup.MultiMAE`
 reads the fusion tokens, so a model pretrained on complete data can predict a
 sensor that is missing from a tile out of the ones that are there (the
-generative answer to a missing sensor). This module loads a tile (any subset of
-modality files, or an already normalised array), runs the model and writes each
+generative answer to a missing sensor). This module reads a tile (any subset of
+modality files, optionally onto a given grid/window; or an already normalised
+array) with the config's own ``LoadMultimodalImages`` (:mod:`.scene_pipeline`:
+the settings and normalisation of training), runs the model and writes each
 modality's reconstruction as a GeoTIFF on the input's grid plus a PNG panel.
 
-Units: the model works in the normalised units of the loading transform. Fixed
-statistics presets (``dfc2023_rgb``, ``dfc2023_sar`` incl. dB, ``quadruplet_*``)
-are inverted back to the file units (clipping is not undone). Per-tile z-scores
-(DSM/DEM) are inverted with the statistics of the input tile when that modality
-was given; for a modality that was missing there is nothing to invert with, and
-its GeoTIFF stays in tile z-score units (tagged ``units=tile_zscore``).
-Categorical modalities are written as class indices (uint8, argmax).
+Units: the model works in the normalised units of the loading transform; the
+values written are de-normalised with
+:func:`~incomplete_fusion.datasets.normalization.denormalize` (clipping is not
+undone). Per-tile z-scores (DSM/DEM) are inverted with the statistics of the
+input tile when that modality was given; for a modality that was missing there is
+nothing to invert with, and its GeoTIFF stays in tile z-score units (tagged
+``units=tile_zscore``). Categorical modalities are written as class indices
+(uint8, argmax).
 """
+import dataclasses
 import os
 import os.path as osp
-from dataclasses import dataclass, field
 from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..datasets.geo_io import read_modality
-from ..datasets.normalization import DB_EPS, resolve_norm
-from ..datasets.transforms.loading import LoadMultimodalImages
-from ..modalities import ModalitySpec, channel_slices, parse_modalities
+from ..datasets.normalization import denormalize, needs_tile_statistics, tile_statistics
+from ..modalities import ModalitySet, ModalitySpec
+from .geotiff import write_geotiff
+from .model import init_pretrain_model
+from .scene_pipeline import ScenePipeline, model_modality_set
 
-__all__ = ['ReconstructionResult', 'init_pretrain_model', 'load_tile', 'reconstruct_modalities',
-           'write_reconstructions', 'denormalize', 'leave_one_out_errors']
+__all__ = ['ReconstructionResult', 'init_pretrain_model', 'load_tile', 'tile_reader',
+           'reconstruct_modalities', 'write_reconstructions', 'leave_one_out_errors']
 
 
-@dataclass
+@dataclasses.dataclass
 class ReconstructionResult:
     """Reconstructions of every modality on the grid of the input tile.
 
@@ -43,7 +47,7 @@ class ReconstructionResult:
             categorical: class probabilities (K, H, W).
         values: ``{name: (C, H, W)}`` in file units where invertible (see module
             docstring), categorical: (1, H, W) uint8 class indices.
-        units: ``{name: 'file' | 'tile_zscore' | 'normalised' | 'class'}``.
+        units: ``{name: 'file' | 'tile_zscore' | 'class'}``.
         given: names of the modalities present in the input.
         crs / transform: georeferencing of the input grid (None for arrays).
     """
@@ -56,116 +60,55 @@ class ReconstructionResult:
     specs: Tuple[ModalitySpec, ...]
     crs: object = None
     transform: object = None
-    tile_stats: Dict[str, Tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    tile_stats: Dict[str, Tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
 
 
-def init_pretrain_model(config, checkpoint: Optional[str] = None, device: str = 'cpu',
-                        cfg_options: Optional[dict] = None):
-    """Build the pretraining model of ``config`` and load ``checkpoint`` (eval mode)."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-
-    from ..registry import MODELS
-    from ..utils import load_config
-
-    cfg = config if isinstance(config, Config) else load_config(config, cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model = MODELS.build(cfg.model)
-    if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    else:
-        model.init_weights()
-    model.cfg = cfg
-    return model.to(device).eval()
+def tile_reader(model) -> ScenePipeline:
+    """The config's ``LoadMultimodalImages``, bound to the model's modalities."""
+    return ScenePipeline.loader_of(model.cfg, model_modality_set(model))
 
 
-def _model_specs(model) -> Tuple[ModalitySpec, ...]:
-    return tuple(model.backbone.specs)
-
-
-def _raw_tile_stats(paths: Mapping[str, str], specs: Sequence[ModalitySpec], grid
+def _raw_tile_stats(reader: ScenePipeline, paths: Mapping[str, str], loaded: dict
                     ) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
-    """Per-channel mean/std (after db/clip) of the given per-tile z-scored modalities,
-    so that their reconstructions can be mapped back to file units."""
-    stats = {}
-    for spec in specs:
-        norm = resolve_norm(spec.norm)
-        if not norm or norm.get('zscore') != 'tile' or not paths.get(spec.name):
-            continue
-        raw, _ = read_modality(paths[spec.name], spec, grid)
-        with np.errstate(invalid='ignore', divide='ignore'):
-            if norm.get('db'):
-                raw = 10.0 * np.log10(raw + DB_EPS)
-            if norm.get('clip') is not None:
-                raw = np.clip(raw, *norm['clip'])
-        flat = raw.reshape(-1, raw.shape[-1]).astype(np.float64)
-        finite = np.isfinite(flat)
-        if not finite.any():
-            continue
-        mean = np.array([flat[finite[:, c], c].mean() for c in range(flat.shape[1])])
-        std = np.array([max(flat[finite[:, c], c].std(), 1e-6) for c in range(flat.shape[1])])
-        stats[spec.name] = (mean, std)
-    return stats
+    """Statistics of the given per-tile z-scored modalities (for de-normalisation): their
+    raw values read by the same loader onto the loaded grid, without normalisation."""
+    mset = reader.modality_set
+    names = [s.name for s in mset.specs if needs_tile_statistics(s.norm) and paths.get(s.name)
+             and s.name in mset.active and s.name not in loaded['missing_modalities']]
+    if not names:
+        return {}
+    raw_set = ModalitySet(tuple(dataclasses.replace(s, norm=None) for s in mset.specs),
+                          tuple(names))
+    raw = ScenePipeline([reader.loader], raw_set)
+    height, width = loaded['img_shape']
+    grid = dict(crs=loaded['crs'], transform=loaded['transform'], shape=(height, width))
+    img = raw.read(paths, grid=grid)['img']
+    stats = {n: tile_statistics(img[..., raw_set.slices[n]], mset.spec(n).norm) for n in names}
+    return {n: s for n, s in stats.items() if np.isfinite(s[0]).all()}
 
 
-def load_tile(paths: Mapping[str, Optional[str]], specs: Sequence[Union[Mapping, ModalitySpec]]
-              ) -> dict:
-    """Read the given modality files of one tile with the package's loading transform.
+def load_tile(paths: Mapping[str, Optional[str]], model, grid=None, window=None,
+              reader: Optional[ScenePipeline] = None) -> dict:
+    """Read the given modality files of one tile with the config's loading transform.
 
+    ``grid``/``window``: read onto this grid (or a window of it) instead of the
+    reference modality's, see ``LoadMultimodalImages``.
     Returns ``dict(img=(C, H, W) float32, crs, transform, given, tile_stats)``.
     """
-    specs = parse_modalities(specs)
-    names = [s.name for s in specs]
-    unknown = [n for n in paths if n not in names]
+    reader = reader or tile_reader(model)
+    mset = reader.modality_set
+    unknown = [n for n in paths if n not in mset.names]
     if unknown:
-        raise ValueError(f'unknown modality name(s) {unknown}; declared: {names}')
+        raise ValueError(f'unknown modality name(s) {unknown}; declared: {list(mset.names)}')
     missing_files = [p for p in paths.values() if p and not osp.exists(p)]
     if missing_files:
         raise FileNotFoundError(f'input file(s) not found: {missing_files}')
-    loader = LoadMultimodalImages(modality_specs=list(specs))
-    results = loader.transform(dict(modality_paths=dict(paths)))
-    grid = None
-    if results['transform'] is not None:
-        from ..datasets.geo_io import RasterGrid
-        height, width = results['img_shape']
-        grid = RasterGrid(results['crs'], results['transform'], height, width)
-    return dict(img=np.ascontiguousarray(results['img'].transpose(2, 0, 1)),
-                crs=results['crs'], transform=results['transform'],
-                given=tuple(n for n in names if paths.get(n)),
-                tile_stats=_raw_tile_stats(paths, specs, grid))
-
-
-def _channel_values(values, channels: int) -> np.ndarray:
-    """Preset statistics as a (C, 1, 1) array (one value broadcasts to every channel)."""
-    arr = np.asarray(values, dtype=np.float64).reshape(-1)
-    if arr.size == 1:
-        arr = np.repeat(arr, channels)
-    if arr.size != channels:
-        raise ValueError(f'statistics have {arr.size} values for {channels} channel(s)')
-    return arr[:, None, None]
-
-
-def denormalize(values: np.ndarray, norm, tile_stats: Optional[Tuple] = None
-                ) -> Tuple[np.ndarray, str]:
-    """Invert a normalisation preset on a (C, H, W) array; returns (array, units)."""
-    stats = resolve_norm(norm)
-    if stats is None:
-        return values, 'file'
-    channels = values.shape[0]
-    out = values.astype(np.float64)
-    zscore = stats.get('zscore', 'fixed' if 'mean' in stats else None)
-    if zscore == 'fixed':
-        out = out * _channel_values(stats['std'], channels) + _channel_values(
-            stats['mean'], channels)
-    elif zscore == 'tile':
-        if tile_stats is None:
-            return values.astype(np.float32), 'tile_zscore'
-        mean, std = tile_stats
-        out = out * np.asarray(std)[:, None, None] + np.asarray(mean)[:, None, None]
-    if stats.get('db'):
-        out = np.power(10.0, out / 10.0) - DB_EPS
-    return out.astype(np.float32), 'file'
+    paths = {n: p for n, p in paths.items() if p}
+    loaded = reader.read(paths, grid=grid, window=window)
+    given = tuple(n for n in mset.active if n in paths and n not in loaded['missing_modalities'])
+    return dict(img=np.ascontiguousarray(loaded['img'].transpose(2, 0, 1)),
+                crs=loaded['crs'], transform=loaded['transform'], given=given,
+                tile_stats=_raw_tile_stats(reader, paths, loaded))
 
 
 def _fit_to_patches(img: torch.Tensor, patch_size: int, size: Optional[Tuple[int, int]]
@@ -186,12 +129,14 @@ def _back_to_grid(rec: torch.Tensor, shape: Tuple[int, int], resized: bool) -> t
     return rec[..., :shape[0], :shape[1]]
 
 
+
 @torch.no_grad()
 def reconstruct_modalities(model,
                            tile: Union[Mapping[str, Optional[str]], np.ndarray],
                            size: Optional[Tuple[int, int]] = None,
-                           visible: Optional[Dict[str, torch.Tensor]] = None
-                           ) -> ReconstructionResult:
+                           visible: Optional[Dict[str, torch.Tensor]] = None,
+                           grid=None, window=None,
+                           reader: Optional[ScenePipeline] = None) -> ReconstructionResult:
     """Reconstruct every modality of one tile from the modalities that are there.
 
     Args:
@@ -202,18 +147,19 @@ def reconstruct_modalities(model,
             result back to the tile's grid; ``None`` runs at the tile's own size
             (NaN-padded to a multiple of the patch size).
         visible: optional token masks (B=1) passed to the backbone.
+        grid, window: read the files onto this grid / window of it (see :func:`load_tile`).
+        reader: the loader to read with (default :func:`tile_reader`).
     """
-    specs = _model_specs(model)
+    mset = model_modality_set(model)
+    specs = mset.specs
     if isinstance(tile, Mapping):
-        loaded = load_tile(tile, specs)
+        loaded = load_tile(tile, model, grid, window, reader)
     else:
         img = np.asarray(tile, dtype=np.float32)
-        expected = sum(s.channels for s in specs)
-        if img.ndim != 3 or img.shape[0] != expected:
-            raise ValueError(f'expected a ({expected}, H, W) array of the channels of '
-                             f'{[s.name for s in specs]}, got shape {img.shape}')
-        slices = channel_slices(specs)
-        given = tuple(s.name for s in specs if np.isfinite(img[slices[s.name]]).any())
+        if img.ndim != 3 or img.shape[0] != mset.total_channels:
+            raise ValueError(f'expected a ({mset.total_channels}, H, W) array of the channels '
+                             f'of {list(mset.names)}, got shape {img.shape}')
+        given = tuple(n for n, sl in mset.slices.items() if np.isfinite(img[sl]).any())
         loaded = dict(img=img, crs=None, transform=None, given=given, tile_stats={})
 
     device = next(model.parameters()).device
@@ -229,12 +175,14 @@ def reconstruct_modalities(model,
     for spec in specs:
         rec = _back_to_grid(images[spec.name].float(), shape, size is not None)[0].cpu().numpy()
         reconstructions[spec.name] = rec
+        stats = loaded['tile_stats'].get(spec.name)
         if spec.is_categorical:
-            values[spec.name] = rec.argmax(axis=0)[None].astype(np.uint8)
-            units[spec.name] = 'class'
+            values[spec.name], units[spec.name] = rec.argmax(axis=0)[None].astype(np.uint8), 'class'
+        elif needs_tile_statistics(spec.norm) and stats is None:
+            values[spec.name], units[spec.name] = rec, 'tile_zscore'
         else:
-            values[spec.name], units[spec.name] = denormalize(
-                rec, spec.norm, loaded['tile_stats'].get(spec.name))
+            values[spec.name] = denormalize(rec, spec.norm, stats, channel_axis=0)
+            units[spec.name] = 'file'
     return ReconstructionResult(inputs=loaded['img'], reconstructions=reconstructions,
                                 values=values, units=units, given=loaded['given'],
                                 specs=specs, crs=loaded['crs'], transform=loaded['transform'],
@@ -254,20 +202,22 @@ def leave_one_out_errors(model, tiles: Sequence[Mapping[str, str]],
 
     Returns ``{name: dict(missing=..., given=..., zero=...)}``.
     """
-    specs = _model_specs(model)
-    slices = channel_slices(specs)
+    mset = model_modality_set(model)
+    specs, slices = mset.specs, mset.slices
     sums = {s.name: dict(missing=0.0, given=0.0, zero=0.0) for s in specs}
     counts = {s.name: 0 for s in specs}
     class_hist = {s.name: np.zeros(s.num_classes) for s in specs if s.is_categorical}
+    reader = tile_reader(model)
     for paths in tiles:
-        full = reconstruct_modalities(model, paths, size=size)
+        full = reconstruct_modalities(model, paths, size=size, reader=reader)
         for spec in specs:
             target = full.inputs[slices[spec.name]]
             valid = np.isfinite(target).all(axis=0)
             if not valid.any():
                 continue
             missing = reconstruct_modalities(
-                model, {n: p for n, p in paths.items() if n != spec.name}, size=size)
+                model, {n: p for n, p in paths.items() if n != spec.name}, size=size,
+                reader=reader)
             target_v = target[:, valid]
             for key, result in (('missing', missing), ('given', full)):
                 rec = result.reconstructions[spec.name][:, valid]
@@ -300,78 +250,18 @@ def write_reconstructions(result: ReconstructionResult, out_dir: str, prefix: st
 
     Returns ``{name: path}`` (and ``'panel'``).
     """
-    import rasterio
-
     os.makedirs(out_dir, exist_ok=True)
     written = {}
     for spec in result.specs:
-        data = result.values[spec.name]
-        path = osp.join(out_dir, f'{prefix}{spec.name}.tif')
-        profile = dict(driver='GTiff', height=data.shape[1], width=data.shape[2],
-                       count=data.shape[0], dtype=data.dtype.name, compress='deflate')
-        if result.crs is not None:
-            profile['crs'] = result.crs
-        if result.transform is not None:
-            profile['transform'] = result.transform
-        if data.dtype.kind == 'f':
-            profile['nodata'] = float('nan')
-        with rasterio.open(path, 'w', **profile) as dst:
-            dst.write(data)
-            dst.update_tags(modality=spec.name, units=result.units[spec.name],
-                            given=','.join(result.given),
-                            source='input' if spec.name in result.given else 'reconstructed')
-        written[spec.name] = path
+        tags = dict(modality=spec.name, units=result.units[spec.name],
+                    given=','.join(result.given),
+                    source='input' if spec.name in result.given else 'reconstructed')
+        written[spec.name] = write_geotiff(
+            osp.join(out_dir, f'{prefix}{spec.name}.tif'), result.values[spec.name],
+            crs=result.crs, transform=result.transform, tags=tags)
     if panel:
-        written['panel'] = save_panel(result, osp.join(out_dir, f'{prefix}panel.png'))
+        from ..visualization import reconstruction_panel
+        written['panel'] = reconstruction_panel(
+            result.specs, result.inputs, result.reconstructions, result.given,
+            osp.join(out_dir, f'{prefix}panel.png'))
     return written
-
-
-def _display(array: np.ndarray, spec: ModalitySpec) -> Tuple[np.ndarray, dict]:
-    """An image matplotlib can show: RGB for 3 channels, else the first channel."""
-    if spec.is_categorical:
-        classes = array if array.shape[0] == 1 else array.argmax(axis=0)[None]
-        return np.ma.masked_invalid(classes[0].astype(np.float32)), dict(
-            cmap='tab10', vmin=0, vmax=max(spec.num_classes - 1, 1), interpolation='nearest')
-    if array.shape[0] == 3:
-        rgb = array.transpose(1, 2, 0).astype(np.float64)
-        finite = np.isfinite(rgb)
-        if not finite.any():
-            return np.zeros(rgb.shape), {}
-        low, high = np.percentile(rgb[finite], [2, 98])
-        rgb = np.clip((rgb - low) / max(high - low, 1e-6), 0, 1)
-        return np.where(finite, rgb, 1.0), {}
-    band = np.ma.masked_invalid(array[0])
-    finite = array[0][np.isfinite(array[0])]
-    low, high = np.percentile(finite, [2, 98]) if finite.size else (0, 1)
-    return band, dict(cmap='viridis', vmin=low, vmax=high)
-
-
-def save_panel(result: ReconstructionResult, path: str) -> str:
-    """PNG: one row per modality, columns 'input' (or missing) and 'reconstruction'."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    slices = channel_slices(result.specs)
-    rows = len(result.specs)
-    fig, axes = plt.subplots(rows, 2, figsize=(6, 3 * rows), squeeze=False)
-    for row, spec in enumerate(result.specs):
-        given = result.inputs[slices[spec.name]]
-        ax_in, ax_rec = axes[row]
-        if spec.name in result.given and np.isfinite(given).any():
-            image, kwargs = _display(given, spec)
-            ax_in.imshow(image, **kwargs)
-            ax_in.set_title(f'{spec.name}: input', fontsize=9)
-        else:
-            ax_in.text(0.5, 0.5, 'missing', ha='center', va='center', transform=ax_in.transAxes)
-            ax_in.set_title(f'{spec.name}: input', fontsize=9)
-        image, kwargs = _display(result.reconstructions[spec.name], spec)
-        ax_rec.imshow(image, **kwargs)
-        ax_rec.set_title(f'{spec.name}: reconstruction', fontsize=9)
-        for ax in (ax_in, ax_rec):
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path

@@ -1,11 +1,11 @@
-"""Planning a scene for sliding-window inference: inputs, reference grid, tiles.
+"""Planning a scene for sliding-window inference: inputs and the reference grid.
 
 Everything here runs on file headers only, so a bad input (unknown modality,
 no CRS, wrong band count, footprints that do not overlap) is reported before a
 model is built or a single tile is read. Pixels are read later, one tile at a
-time, with the data layer's :func:`~incomplete_fusion.datasets.geo_io.read_modality`
-(the same nodata/resampling rules as the training loader) and normalised with
-the data layer's :func:`~incomplete_fusion.datasets.normalization.normalize`.
+time, by the config's own test pipeline (:mod:`.scene_pipeline`): its
+``LoadMultimodalImages`` reads each tile window of the reference grid, so nodata,
+resampling, GDAL settings and normalisation are those of training and testing.
 
 Reference grid (the grid of the output raster), by default:
 
@@ -24,7 +24,7 @@ the model was trained at).
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import rasterio
@@ -32,20 +32,15 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import CRSError, RasterioError
 from rasterio.warp import calculate_default_transform, transform_bounds
-from rasterio.windows import Window
 
-from ..datasets.geo_io import RasterGrid, read_modality
-from ..datasets.normalization import normalize, resolve_norm
-from ..modalities import (ModalitySpec, UnknownModalityError, channel_slices, parse_modalities,
-                          resolve_active, total_channels)
+from ..datasets.geo_io import RasterGrid
+from ..datasets.normalization import resolve_norm
+from ..modalities import ModalitySet, ModalitySpec, SpecLike, UnknownModalityError
 
 PathLike = Union[str, os.PathLike]
 Bounds = Tuple[float, float, float, float]
 
-__all__ = [
-    'SceneInputError', 'InputRaster', 'ScenePlan', 'Tile', 'plan_scene', 'plan_tiles',
-    'read_tile'
-]
+__all__ = ['SceneInputError', 'InputRaster', 'ScenePlan', 'plan_scene', 'as_modality_set']
 
 
 class SceneInputError(ValueError):
@@ -75,47 +70,27 @@ class InputRaster:
 
 @dataclass
 class ScenePlan:
-    """What :func:`plan_scene` decided: the specs, the present inputs and the grid."""
+    """What :func:`plan_scene` decided: the modalities, the present inputs and the grid."""
 
-    specs: Tuple[ModalitySpec, ...]
+    modality_set: ModalitySet
     inputs: Dict[str, InputRaster]
     grid: RasterGrid
     reference_name: Optional[str] = None
     ignored: Tuple[str, ...] = field(default_factory=tuple)
 
     @property
+    def specs(self) -> Tuple[ModalitySpec, ...]:
+        return self.modality_set.specs
+
+    @property
     def missing(self) -> Tuple[str, ...]:
         """Declared modalities without a file (they are all-NaN in every tile)."""
-        return tuple(s.name for s in self.specs if s.name not in self.inputs)
+        return tuple(n for n in self.modality_set.names if n not in self.inputs)
 
-
-@dataclass(frozen=True)
-class Tile:
-    """One inference window of the reference grid (``size`` × ``size`` pixels).
-
-    ``y0, x0`` is its top-left pixel; it may extend past the grid's bottom/right
-    edge when the grid is smaller than a tile (those pixels are NaN padding).
-    ``core`` = (y0, y1, x0, x1) is the part of the grid this tile owns: the tiles'
-    cores partition the grid, cut half-way through each overlap.
-    ``neighbours`` = (top, bottom, left, right) flags telling on which sides
-    another tile overlaps it (the blending weight tapers only there).
-    """
-
-    row: int
-    col: int
-    y0: int
-    x0: int
-    size: int
-    core: Tuple[int, int, int, int]
-    neighbours: Tuple[bool, bool, bool, bool]
-
-    def window(self) -> Window:
-        return Window(self.x0, self.y0, self.size, self.size)
-
-    def grid(self, grid: RasterGrid) -> RasterGrid:
-        """The tile's own pixel grid (same CRS and pixel size as ``grid``)."""
-        transform = grid.transform @ Affine.translation(self.x0, self.y0)
-        return RasterGrid(grid.crs, transform, self.size, self.size)
+    @property
+    def paths(self) -> Dict[str, str]:
+        """``modality_paths`` of the scene's tiles: the files read, by modality."""
+        return {name: raster.path for name, raster in self.inputs.items()}
 
 
 def _inspect(name: str, path: PathLike, spec: ModalitySpec) -> InputRaster:
@@ -213,8 +188,17 @@ def _grid_of_file(path: PathLike) -> RasterGrid:
     return grid
 
 
+def as_modality_set(modalities: Union[ModalitySet, Sequence[SpecLike]],
+                    active: Optional[Sequence[str]] = None) -> ModalitySet:
+    """A :class:`ModalitySet` as given, or from specs (+ active names, ``None`` = all);
+    ``active`` also restricts a given set."""
+    if isinstance(modalities, ModalitySet):
+        return modalities if active is None else modalities.with_active(active)
+    return ModalitySet.from_config(modalities, active)
+
+
 def plan_scene(inputs: Mapping[str, Optional[PathLike]],
-               modality_specs: Sequence[Union[dict, ModalitySpec]],
+               modality_specs: Union[ModalitySet, Sequence[SpecLike]],
                active: Optional[Sequence[str]] = None,
                reference: Union[None, str, PathLike, RasterGrid] = None,
                extent: str = 'union',
@@ -224,9 +208,10 @@ def plan_scene(inputs: Mapping[str, Optional[PathLike]],
     Args:
         inputs: modality name → GeoTIFF path, or ``None`` for a missing modality.
             Declared modalities not listed are missing too.
-        modality_specs: the config's declared modality specs.
-        active: the config's active subset (``cfg.modalities``); files of inactive
-            modalities are ignored (listed in ``ScenePlan.ignored``). ``None`` = all.
+        modality_specs: the run's :class:`ModalitySet`, or the config's declared
+            modality specs.
+        active: the active subset (default: the set's, or all declared specs); files
+            of inactive modalities are ignored (listed in ``ScenePlan.ignored``).
         reference: ``None`` (finest input, see module docstring), a modality name,
             a raster path or a :class:`RasterGrid`.
         extent: ``'union'`` or ``'intersection'`` of the input footprints (only
@@ -238,20 +223,19 @@ def plan_scene(inputs: Mapping[str, Optional[PathLike]],
         SceneInputError: no input, missing file, no/unknown CRS, band count differing
             from the spec, footprints not overlapping the reference grid.
     """
-    specs = parse_modalities(modality_specs)
-    by_name = {s.name: s for s in specs}
-    declared = [s.name for s in specs]
-    unknown = [n for n in inputs if n not in by_name]
+    mset = as_modality_set(modality_specs, active)
+    declared = list(mset.names)
+    unknown = [n for n in inputs if n not in declared]
     if unknown:
         raise UnknownModalityError(
             f'unknown modality name(s) {unknown}; the config declares {declared}')
-    for spec in specs:
+    for spec in mset.specs:
         resolve_norm(spec.norm)
-    active_names = resolve_active(active, specs)
+    active_names = mset.active
     given = {n: p for n, p in inputs.items() if p is not None and os.fspath(p) != ''}
     ignored = tuple(n for n in declared if n in given and n not in active_names)
     rasters = {
-        n: _inspect(n, given[n], by_name[n])
+        n: _inspect(n, given[n], mset.spec(n))
         for n in declared if n in given and n in active_names
     }
     if not rasters:
@@ -264,7 +248,7 @@ def plan_scene(inputs: Mapping[str, Optional[PathLike]],
     reference_name = None
     if isinstance(reference, RasterGrid):
         grid = reference
-    elif isinstance(reference, str) and reference in by_name:
+    elif isinstance(reference, str) and reference in declared:
         if reference not in rasters:
             raise SceneInputError(f'reference modality {reference!r} has no input file')
         reference_name = reference
@@ -313,7 +297,7 @@ def plan_scene(inputs: Mapping[str, Optional[PathLike]],
             raise ValueError(f'resolution must be positive, got {resolution}')
         t = grid.transform
         grid = _snapped_grid(grid.bounds, grid.crs, (t.c, t.f), (float(res[0]), float(res[1])))
-    return ScenePlan(specs, rasters, grid, reference_name, ignored)
+    return ScenePlan(mset, rasters, grid, reference_name, ignored)
 
 
 def _check_overlap(rasters: Mapping[str, InputRaster], footprints: Mapping[str, Bounds],
@@ -324,67 +308,3 @@ def _check_overlap(rasters: Mapping[str, InputRaster], footprints: Mapping[str, 
         raise SceneInputError(
             f'input footprint(s) do not overlap {what} {_fmt(target)}: {detail} '
             '(wrong file or wrong CRS?)')
-
-
-def _starts(length: int, size: int, stride: int) -> List[int]:
-    if length <= size:
-        return [0]
-    starts = list(range(0, length - size, stride))
-    starts.append(length - size)  # last tile flush with the edge
-    return starts
-
-
-def _cores(starts: Sequence[int], size: int, length: int) -> List[Tuple[int, int]]:
-    cuts = [0]
-    for current, following in zip(starts[:-1], starts[1:]):
-        cuts.append((following + min(current + size, length)) // 2)
-    cuts.append(length)
-    return list(zip(cuts[:-1], cuts[1:]))
-
-
-def plan_tiles(height: int, width: int, tile_size: int, overlap: int) -> List[Tile]:
-    """Row-major tiles covering a ``height`` × ``width`` grid.
-
-    Consecutive tiles overlap by at least ``overlap`` pixels; the last tile of a
-    row/column is moved flush with the grid edge (overlapping more), so no tile
-    needs padding unless the grid is smaller than one tile.
-    """
-    if tile_size <= 0:
-        raise ValueError(f'tile_size must be positive, got {tile_size}')
-    if not 0 <= overlap < tile_size:
-        raise ValueError(f'overlap must be in [0, tile_size), got {overlap} for {tile_size}')
-    stride = tile_size - overlap
-    ys, xs = _starts(height, tile_size, stride), _starts(width, tile_size, stride)
-    y_cores, x_cores = _cores(ys, tile_size, height), _cores(xs, tile_size, width)
-    tiles = []
-    for r, (y0, yc) in enumerate(zip(ys, y_cores)):
-        for c, (x0, xc) in enumerate(zip(xs, x_cores)):
-            neighbours = (r > 0, r < len(ys) - 1, c > 0, c < len(xs) - 1)
-            tiles.append(Tile(r, c, y0, x0, tile_size, (yc[0], yc[1], xc[0], xc[1]), neighbours))
-    return tiles
-
-
-def read_tile(plan: ScenePlan, tile: Tile) -> np.ndarray:
-    """The normalised model input of one tile: float32 (C, size, size), NaN = missing.
-
-    Each present modality is read onto the tile's grid (only the source window
-    covering the tile is read; other resolutions/CRSs are resampled, nearest for
-    categorical), then normalised with its spec; missing modalities and pixels
-    outside the reference grid are NaN. Per-tile statistics (``zscore='tile'``)
-    are those of this tile, as the model saw per training tile.
-    """
-    grid = plan.grid
-    tile_grid = tile.grid(grid)
-    h = min(tile.size, grid.height - tile.y0)
-    w = min(tile.size, grid.width - tile.x0)
-    out = np.full((total_channels(plan.specs), tile.size, tile.size), np.nan, dtype=np.float32)
-    slices = channel_slices(plan.specs)
-    for spec in plan.specs:
-        raster = plan.inputs.get(spec.name)
-        if raster is None:
-            continue
-        data, _ = read_modality(raster.path, spec, tile_grid)
-        data[h:, :] = np.nan  # outside the reference grid
-        data[:, w:] = np.nan
-        out[slices[spec.name]] = normalize(data, spec.norm).transpose(2, 0, 1)
-    return out

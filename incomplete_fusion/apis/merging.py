@@ -1,0 +1,248 @@
+"""Merging tile predictions into scene outputs, one finished strip of rows at a time.
+
+* semantic (mmseg model): ``(num_classes + 1) × (tile_size + 16) × width``
+  float32 accumulators of per-class scores weighted by a window that tapers
+  smoothly in the overlaps (:mod:`.blending`); argmax when a row is final; uint8
+  class raster, 255 where no input has data;
+* instance (mmdet model): a ``(tile_size + 16) × width`` uint32 id strip; an
+  instance is kept by the tile whose core (tiles' cores partition the scene,
+  cut half-way through the overlaps) contains its mask centroid, painted where
+  no higher-priority instance already is (dropped as a duplicate when more
+  than ``max_overlap`` of it is taken), and its painted pixels are polygonised
+  at once into the GeoJSON (map coordinates of the reference CRS).
+  Id raster: 0 background, 1..N instances, 2**32-1 where no input has data.
+
+Every raster goes through :class:`~.geotiff.GeoTiffWriter`.
+"""
+import json
+import os
+from typing import Optional
+
+import numpy as np
+import rasterio
+import rasterio.features
+import torch
+
+from .blending import RowBuffer, tile_weight
+from .geotiff import STRIP_ROWS, GeoTiffWriter
+from .scene import ScenePlan
+from .tiling import Tile
+
+__all__ = ['SEMANTIC_NODATA', 'INSTANCE_NODATA', 'SemanticMerger', 'InstanceMerger']
+
+SEMANTIC_NODATA = 255
+INSTANCE_NODATA = np.iinfo(np.uint32).max
+
+
+def semantic_scores(model, samples) -> np.ndarray:
+    """(B, K, H, W) scores whose per-pixel argmax is mmseg's prediction."""
+    logits = torch.stack([s.seg_logits.data for s in samples]).float().cpu().numpy()
+    if logits.shape[1] == 1:  # binary head: sigmoid > threshold, as mmseg decides
+        threshold = float(getattr(getattr(model, 'decode_head', None), 'threshold', 0.5) or 0.5)
+        prob = 1.0 / (1.0 + np.exp(-logits))
+        logits = np.concatenate([np.full_like(prob, threshold), prob], axis=1)
+    return logits
+
+
+def _geojson_crs(crs) -> Optional[dict]:
+    epsg = crs.to_epsg() if crs is not None else None
+    name = f'urn:ogc:def:crs:EPSG::{epsg}' if epsg else crs.to_wkt()
+    return dict(type='name', properties=dict(name=name))
+
+
+class _Merger:
+    """Shared part: output raster, strip buffers, flushing finished rows."""
+
+    dtype = 'uint8'
+    nodata = SEMANTIC_NODATA
+
+    def __init__(self, model, plan: ScenePlan, tile_size: int, overlap: int, out_path):
+        self.model, self.plan = model, plan
+        self.tile_size, self.overlap = tile_size, overlap
+        self.geojson_path = None
+        self.scores_path = None
+        self.num_instances = 0
+        grid = plan.grid
+        self.valid = self._buffer(1, np.uint8)
+        self.out = GeoTiffWriter(out_path, grid.height, grid.width, 1, self.dtype, crs=grid.crs,
+                                 transform=grid.transform, nodata=self.nodata)
+
+    def _buffer(self, channels: int, dtype) -> RowBuffer:
+        grid = self.plan.grid
+        return RowBuffer(channels, grid.width, grid.height, self.tile_size + STRIP_ROWS, dtype,
+                         STRIP_ROWS)
+
+    def __enter__(self):
+        self.out.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.out.close()
+
+    @property
+    def buffer_bytes(self) -> int:
+        return self.valid.nbytes
+
+    def _views(self, tile: Tile, valid: np.ndarray, *buffers: RowBuffer):
+        """Mark ``valid`` pixels and return the tile's (rows, cols) and its views of ``buffers``."""
+        h, w = tile.extent(self.plan.grid)
+        box = (tile.y0, tile.y0 + h, tile.x0, tile.x0 + w)
+        self.valid.view(*box)[0] |= valid[:h, :w]
+        return (h, w), [b.view(*box) for b in buffers]
+
+
+class SemanticMerger(_Merger):
+    """Weighted sum of per-class scores (+ the weight sum) over a strip of rows."""
+
+    def __init__(self, *args, scores_path=None):
+        super().__init__(*args)
+        self.requested_scores_path = os.fspath(scores_path) if scores_path else None
+        self.scores_out: Optional[GeoTiffWriter] = None  # opened once the classes are known
+        self.binary = False
+        self.scores: Optional[RowBuffer] = None  # created once the class count is known
+        self.weights = {}
+
+    @property
+    def buffer_bytes(self) -> int:
+        return self.valid.nbytes + (self.scores.nbytes if self.scores is not None else 0)
+
+    def __exit__(self, *exc):
+        if self.scores_out is not None:
+            self.scores_out.close()
+        super().__exit__(*exc)
+
+    def _start(self, num_classes: int) -> None:
+        if num_classes >= SEMANTIC_NODATA:
+            raise ValueError(f'{num_classes} classes do not fit a uint8 raster')
+        # last channel: sum of weights, to write weighted-mean scores
+        self.scores = self._buffer(num_classes + 1, np.float32)
+        self.scores.start = self.valid.start  # rows already released were all empty
+        if self.requested_scores_path:
+            grid = self.plan.grid
+            self.scores_path = self.requested_scores_path
+            bands = 1 if self.binary else num_classes
+            self.scores_out = GeoTiffWriter(self.scores_path, grid.height, grid.width, bands,
+                                            'float32', crs=grid.crs, transform=grid.transform)
+            self.scores_out.__enter__()
+            self.scores_out.write_rows(0, np.full((bands, self.valid.start, grid.width), np.nan,
+                                                  dtype=np.float32))
+
+    def add(self, tile: Tile, sample, valid: np.ndarray) -> None:
+        self.binary = sample.seg_logits.data.shape[0] == 1
+        scores = semantic_scores(self.model, [sample])[0]
+        if self.scores is None:
+            self._start(scores.shape[0])
+        weight = self.weights.get(tile.neighbours)
+        if weight is None:
+            weight = self.weights[tile.neighbours] = tile_weight(tile.size, self.overlap,
+                                                                 tile.neighbours)
+        (h, w), (view, ) = self._views(tile, valid, self.scores)
+        weight = weight[:h, :w]
+        view[:-1] += scores[:, :h, :w] * weight
+        view[-1] += weight
+
+    def flush(self, until: int) -> None:
+        score_blocks = list(self.scores.release(until)) if self.scores is not None else []
+        for i, (row0, valid) in enumerate(self.valid.release(until)):
+            nodata = valid[0] == 0
+            if not score_blocks:
+                self.out.write_rows(row0, np.full(valid.shape[1:], SEMANTIC_NODATA, np.uint8))
+                continue
+            block = score_blocks[i][1]
+            classes = np.argmax(block[:-1], axis=0).astype(np.uint8)
+            classes[nodata] = SEMANTIC_NODATA
+            self.out.write_rows(row0, classes)
+            if self.scores_out is not None:
+                with np.errstate(invalid='ignore', divide='ignore'):
+                    mean = block[:-1] / block[-1:]
+                mean[:, nodata] = np.nan
+                self.scores_out.write_rows(row0, mean[1:] if self.binary else mean)
+
+
+class InstanceMerger(_Merger):
+    """Instance ids over a strip of rows, polygons streamed to a GeoJSON."""
+
+    dtype = 'uint32'
+    nodata = INSTANCE_NODATA
+
+    def __init__(self, *args, score_thr: float = 0.5, geojson_path=None,
+                 max_overlap: float = 0.5):
+        super().__init__(*args)
+        self.score_thr, self.max_overlap = score_thr, max_overlap
+        self.ids = self._buffer(1, np.uint32)
+        root, _ = os.path.splitext(self.out.path)
+        self.geojson_path = os.fspath(geojson_path) if geojson_path else root + '.geojson'
+        meta = getattr(self.model, 'dataset_meta', None) or {}
+        self.class_names = list(meta.get('classes', ()))
+
+    @property
+    def buffer_bytes(self) -> int:
+        return self.valid.nbytes + self.ids.nbytes
+
+    def __enter__(self):
+        super().__enter__()
+        self.geojson = open(self.geojson_path, 'w')
+        header = dict(type='FeatureCollection', crs=_geojson_crs(self.plan.grid.crs))
+        self.geojson.write(json.dumps(header)[:-1] + ', "features": [\n')
+        return self
+
+    def __exit__(self, *exc):
+        self.geojson.write('\n]}\n')
+        self.geojson.close()
+        super().__exit__(*exc)
+
+    def add(self, tile: Tile, sample, valid: np.ndarray) -> None:
+        (h, w), (ids, ) = self._views(tile, valid, self.ids)
+        valid, ids = valid[:h, :w], ids[0]
+        inst = sample.pred_instances
+        if len(inst) == 0:
+            return
+        scores = inst.scores.float().cpu().numpy()
+        labels = inst.labels.cpu().numpy()
+        masks = inst.masks
+        masks = (masks.cpu().numpy() if torch.is_tensor(masks) else np.asarray(masks)).astype(bool)
+        cy0, cy1, cx0, cx1 = tile.core
+        tile_transform = self.plan.grid.transform @ rasterio.Affine.translation(tile.x0, tile.y0)
+        for k in np.argsort(-scores, kind='stable'):
+            if scores[k] < self.score_thr:
+                break
+            mask = masks[k, :h, :w] & valid
+            ys, xs = np.nonzero(mask)
+            if ys.size == 0:
+                continue
+            cy, cx = tile.y0 + ys.mean(), tile.x0 + xs.mean()
+            if not (cy0 <= cy < cy1 and cx0 <= cx < cx1):
+                continue  # another tile owns this instance
+            paint = mask & (ids == 0)
+            if paint.sum() <= (1.0 - self.max_overlap) * ys.size:
+                continue  # mostly covered by a kept instance: a duplicate (e.g. across tiles)
+            self.num_instances += 1
+            ids[paint] = self.num_instances
+            self._write_feature(paint, tile_transform, float(scores[k]), int(labels[k]))
+
+    def _write_feature(self, paint: np.ndarray, transform, score: float, label: int) -> None:
+        polygons = [geom for geom, _ in rasterio.features.shapes(
+            paint.astype(np.uint8), mask=paint, transform=transform)]
+        if len(polygons) == 1:
+            geometry = polygons[0]
+        else:
+            geometry = dict(type='MultiPolygon',
+                            coordinates=[p['coordinates'] for p in polygons])
+        res = self.plan.grid.transform
+        properties = dict(id=self.num_instances, score=round(score, 6), label=label,
+                          pixels=int(paint.sum()),
+                          area=float(paint.sum() * abs(res.a * res.e)))
+        if 0 <= label < len(self.class_names):
+            properties['class'] = self.class_names[label]
+        feature = dict(type='Feature', id=self.num_instances, geometry=geometry,
+                       properties=properties)
+        if self.num_instances > 1:
+            self.geojson.write(',\n')
+        self.geojson.write(json.dumps(feature))
+
+    def flush(self, until: int) -> None:
+        id_blocks = list(self.ids.release(until))
+        for (row0, valid), (_, ids) in zip(self.valid.release(until), id_blocks):
+            block = ids[0]
+            block[valid[0] == 0] = INSTANCE_NODATA
+            self.out.write_rows(row0, block)
