@@ -45,7 +45,7 @@ def main():
     import torch
 
     from incomplete_fusion.apis import infer_scene, init_model
-    from incomplete_fusion.datasets.synthetic import make_scene
+    from incomplete_fusion.testing import make_scene
     if args.threads:
         torch.set_num_threads(args.threads)
     model = init_model(args.config, args.checkpoint, device=args.device,

@@ -296,7 +296,7 @@ def test_target_grid_and_window_read_a_scene_window(tmp_path):
     out = loader()(dict(modality_paths=paths, target_grid=grid, target_window=(40, 96, 64, 64)))
     img = out['img']
     assert img.shape == (64, 64, 5) and out['img_shape'] == out['ori_shape'] == (64, 64)
-    assert out['transform'] == full['transform'] * Affine.translation(40, 96)
+    assert out['transform'] == full['transform'] @ Affine.translation(40, 96)
     assert out['crs'] == full['crs'] and np.isnan(img[32:]).all()
     inside = full['img'][96:, 40:104]
     np.testing.assert_allclose(img[:32, :, :3], inside[..., :3], atol=1e-5)  # rgb: same pixels

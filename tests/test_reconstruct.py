@@ -1,4 +1,6 @@
-"""Filling in missing modalities: API, de-normalisation and the command-line tool."""
+"""Filling in missing modalities: API, reading through the config's loader, the tool.
+
+(De-normalisation itself is tested with normalisation, tests/test_data_normalization.py.)"""
 import glob
 import importlib.util
 import os.path as osp
@@ -86,31 +88,6 @@ def test_api_on_an_array_and_resized_run(tiny_checkpoint):
         reconstruct_modalities(model, np.zeros((4, 32, 32), np.float32))
 
 
-@pytest.mark.parametrize('preset, raw', [
-    ('dfc2023_rgb', np.array([[[10.0]], [[120.0]], [[250.0]]])),
-    ('dfc2023_sar', np.array([[[0.05]], [[0.5]]])),
-    ('quadruplet_s2', np.array([[[500.0]], [[900.0]], [[2000.0]], [[3000.0]]])),
-])
-def test_denormalize_inverts_fixed_presets(preset, raw):
-    from incomplete_fusion.apis.reconstruct import denormalize
-    from incomplete_fusion.datasets.normalization import normalize
-    if preset == 'dfc2023_sar':
-        raw = raw[:1]
-    normalised = normalize(raw.transpose(1, 2, 0), preset).transpose(2, 0, 1)
-    back, units = denormalize(normalised, preset)
-    assert units == 'file'
-    np.testing.assert_allclose(back, raw, rtol=1e-4)
-
-
-def test_denormalize_tile_zscore_needs_tile_statistics():
-    from incomplete_fusion.apis.reconstruct import denormalize
-    values = np.array([[[-1.0, 1.0]]], np.float32)
-    same, units = denormalize(values, 'tile_zscore')
-    assert units == 'tile_zscore' and np.array_equal(same, values)
-    back, units = denormalize(values, 'tile_zscore', (np.array([10.0]), np.array([2.0])))
-    assert units == 'file' and np.allclose(back, [[[8.0, 12.0]]])
-
-
 def test_missing_categorical_map_is_written_as_class_indices(quadruplet_root, tmp_path):
     from incomplete_fusion.apis.reconstruct import (init_pretrain_model, reconstruct_modalities,
                                                     write_reconstructions)
@@ -145,7 +122,35 @@ def test_leave_one_out_errors_on_complete_tiles(tiny_checkpoint, dfc2023_root):
     errors = leave_one_out_errors(model, tiles)
     assert set(errors) == set(names)
     # the zero baseline is the mean absolute normalised value, computed independently
-    img = [load_tile(t, model.backbone.specs)['img'] for t in tiles]
+    img = [load_tile(t, model)['img'] for t in tiles]
     sar = np.concatenate([i[3][np.isfinite(i[3])] for i in img])
     assert errors['sar']['zero'] == pytest.approx(np.abs(sar).mean(), rel=1e-5)
     assert all(v > 0 and np.isfinite(v) for row in errors.values() for v in row.values())
+
+
+def test_tiles_are_read_by_the_config_loader_onto_a_grid_window(tiny_checkpoint, dfc2023_root,
+                                                                tmp_path):
+    from affine import Affine
+
+    from incomplete_fusion.apis.reconstruct import (init_pretrain_model, reconstruct_modalities,
+                                                    tile_reader, write_reconstructions)
+    from incomplete_fusion.datasets.geo_io import RasterGrid
+    config, checkpoint = tiny_checkpoint
+    model = init_pretrain_model(config, checkpoint, modalities=['rgb', 'dsm'])
+    # the loader is the config's LoadMultimodalImages (its settings), bound to the model's set
+    model.cfg.train_dataloader.dataset.pipeline[0]['gdal_options'] = {}
+    reader = tile_reader(model)
+    assert reader.loader.gdal_options == {} and reader.modality_set.active == ('rgb', 'dsm')
+    rgb = sorted(glob.glob(osp.join(dfc2023_root, 'val', 'rgb', '*.tif')))[0]
+    paths = {n: osp.join(dfc2023_root, 'val', n, osp.basename(rgb)) for n in ('rgb', 'sar', 'dsm')}
+    with rasterio.open(rgb) as src:
+        grid = RasterGrid(src.crs, src.transform, src.height, src.width)
+    result = reconstruct_modalities(model, paths, grid=grid, window=(8, 8, 48, 32), reader=reader)
+    assert result.given == ('rgb', 'dsm')  # sar is inactive: not read, reconstructed
+    assert np.isnan(result.inputs[3]).all() and result.inputs.shape == (5, 32, 48)
+    assert result.transform == grid.transform @ Affine.translation(8, 8)
+    assert result.units == dict(rgb='file', sar='file', dsm='file')  # dsm: the tile's stats
+    written = write_reconstructions(result, str(tmp_path / 'w'), panel=False)
+    with rasterio.open(written['dsm']) as dst:
+        assert dst.transform == result.transform and (dst.height, dst.width) == (32, 48)
+        assert dst.tags()['source'] == 'input'

@@ -81,7 +81,7 @@ class RasterGrid:
         """The grid of a pixel window ``(col_off, row_off, width, height)`` of this grid;
         the window may reach past the grid's edges."""
         col_off, row_off, width, height = _window_ints(window)
-        return RasterGrid(self.crs, self.transform * Affine.translation(col_off, row_off),
+        return RasterGrid(self.crs, self.transform @ Affine.translation(col_off, row_off),
                           height, width)
 
     def inside(self, window: Union[Window, Sequence[int]]) -> Tuple[slice, slice]:
