@@ -81,9 +81,10 @@ def main(argv=None) -> dict:
         if args.out is None:
             raise SystemExit('error: give an output folder (or --list)')
         start = time.perf_counter()
+        splits = _key_values(args.split, '--split', split=True) or None
         summary = convert_isprs(
             args.release, args.out, args.city, size=args.size, stride=args.stride,
-            modalities=args.modalities, splits=_key_values(args.split, '--split', split=True) or None,
+            modalities=args.modalities, splits=splits,
             whole_tiles=args.whole_tiles, eroded=not args.no_eroded,
             unknown_colour=args.unknown_colour,
             patterns=patterns, workers=args.workers)

@@ -155,8 +155,8 @@ def _convert_tile(job: dict) -> dict:
                                                    crs, transform, h, w)) for k in files}
             names.append(tile)
         else:
-            windows = [Window(x, y, min(size, w), min(size, h))
-                       for y in patch_starts(h, size, stride) for x in patch_starts(w, size, stride)]
+            ys, xs = patch_starts(h, size, stride), patch_starts(w, size, stride)
+            windows = [Window(x, y, min(size, w), min(size, h)) for y in ys for x in xs]
         for win in windows:
             with ExitStack() as per_patch:
                 if not whole:
