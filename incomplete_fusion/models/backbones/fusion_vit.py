@@ -25,7 +25,7 @@ from incomplete_fusion.modalities import (ModalitySet, channel_slices, parse_mod
                                           total_channels)
 from incomplete_fusion.registry import MODELS
 
-from ..layers.attention import AttentionMasks
+from ..layers.attention import MASKED_ATTENTION_IMPLS, AttentionMasks
 from ..layers.fusion_layer import FusionLayer
 from ..layers.patch_embed import (ModalityPatchEmbed, PatchDropout, patch_availability,
                                   sincos_2d_position_embedding, valid_pixels)
@@ -90,8 +90,9 @@ class FusionViT(ModalityConsumer, BaseModule):
             plain attention over all tokens).
         modality_attention: per-location modality attention in every layer.
             Both switches off is the MultiViT baseline.
-        attention_impl: ``'block_sparse'`` (fast) or ``'dense'`` (oracle) for
-            the masked attention.
+        attention_impl: the masked attention's computation: ``'block_sparse'``
+            (fastest on CPU), ``'dense'`` (oracle), ``'flex'`` (FlexAttention) or
+            ``'auto'`` (on CUDA the faster of block_sparse and flex, measured).
         patch_keep_ratio: PatchDropout keep ratio in training (1.0 = off).
         dirichlet_alpha: PatchDropout's per-modality share concentration.
         categorical_embed_dims: per-pixel embedding width of categorical inputs.
@@ -136,8 +137,9 @@ class FusionViT(ModalityConsumer, BaseModule):
         if not 0.0 < min_valid_fraction <= 1.0:
             raise ValueError(f'min_valid_fraction must be in (0, 1], got {min_valid_fraction}')
         self.min_valid_fraction = min_valid_fraction
-        if attention_impl not in ('block_sparse', 'dense'):
-            raise ValueError(f"attention_impl must be 'block_sparse' or 'dense', got {attention_impl!r}")
+        if attention_impl not in MASKED_ATTENTION_IMPLS:
+            raise ValueError(f'attention_impl must be one of {MASKED_ATTENTION_IMPLS}, '
+                             f'got {attention_impl!r}')
         self.masked_attention = masked_attention
         self.modality_attention = modality_attention
         self.attention_impl = attention_impl if masked_attention else 'plain'

@@ -16,6 +16,12 @@ Three attention rules share one signature ``fn(q, k, v, masks)``:
 * :func:`plain_attention` -- no modality masking (MultiViT ablation); absent
   tokens are still excluded as keys.
 
+Two more names select the masked rule (see :mod:`.flex_attention`): ``'flex'``,
+PyTorch FlexAttention with a block mask that skips the tiles the rule masks
+entirely (compiled kernels on CUDA, torch's unfused reference on CPU), and
+``'auto'``, on CUDA the faster of ``block_sparse`` and ``flex`` as measured once
+per shape, on CPU ``block_sparse`` (the fastest measured there).
+
 Absent tokens are excluded from the keys of every query (key padding), so they
 cannot influence any present token. Absent *queries* still get a finite output
 (a modality block without any present key lets its queries see all of its own
@@ -23,15 +29,18 @@ keys): those outputs are garbage that nothing reads -- they are never keys and
 the backbone zeroes them at its output.
 """
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .flex_attention import AutoAttention, flex_masked_attention
+
 __all__ = [
     'AttentionMasks', 'block_sparse_masked_attention', 'dense_masked_attention',
-    'plain_attention', 'MaskedSelfAttention', 'ATTENTION_IMPLS'
+    'plain_attention', 'flex_masked_attention', 'MaskedSelfAttention', 'ATTENTION_IMPLS',
+    'MASKED_ATTENTION_IMPLS'
 ]
 
 
@@ -52,6 +61,7 @@ class AttentionMasks:
     modality_keys: List[Optional[Tensor]] = field(default_factory=list)  # (B, 1, 1, L)
     all_keys: Optional[Tensor] = None  # (B, 1, 1, K * L)
     _dense: Optional[Tensor] = None
+    _block_mask: Optional[Any] = None  # FlexAttention BlockMask, built on first use
 
     @classmethod
     def from_available(cls, available: Tensor) -> 'AttentionMasks':
@@ -71,21 +81,28 @@ class AttentionMasks:
     def num_blocks(self) -> int:
         return self.available.shape[1]
 
+    def key_rows(self) -> Tuple[Tensor, Tensor]:
+        """Which keys a query may read, per sample, ``(B, N)`` bool each.
+
+        Returns ``(own, every)``: a modality query reads the ``own`` keys of its
+        own block (present keys, or the whole block when it has none); a fusion
+        query reads ``every`` present key.
+        """
+        b, k, l = self.available.shape
+        modality = self.available[:, :-1]
+        own = torch.cat([modality | ~modality.any(-1, keepdim=True), self.available[:, -1:]], 1)
+        return own.reshape(b, k * l), self.available.reshape(b, k * l)
+
     def dense(self) -> Tensor:
         """The same rule as one boolean ``(B, 1, N, N)`` mask (True = may attend)."""
         if self._dense is None:
             b, k, l = self.available.shape
-            dev = self.available.device
-            block = torch.arange(k, device=dev).repeat_interleave(l)  # (N,)
+            block = torch.arange(k, device=self.available.device).repeat_interleave(l)  # (N,)
             is_fusion_query = (block == k - 1)[:, None]
             same_block = block[:, None] == block[None, :]
-            modality = self.available[:, :-1]
-            modality_ok = torch.cat(
-                [modality | ~modality.any(-1, keepdim=True), self.available[:, -1:]], 1)
-            # modality queries: own block, present keys (or the whole block when it is empty)
-            own = same_block[None] & modality_ok.reshape(b, 1, k * l)
-            # fusion queries: every present key
-            every = self.available.reshape(b, 1, k * l).expand(b, k * l, k * l)
+            own, every = self.key_rows()
+            own = same_block[None] & own[:, None]
+            every = every[:, None].expand(b, k * l, k * l)
             self._dense = torch.where(is_fusion_query[None], every, own)[:, None]
         return self._dense
 
@@ -147,8 +164,14 @@ def plain_attention(q: Tensor, k: Tensor, v: Tensor, masks: AttentionMasks) -> T
 ATTENTION_IMPLS: Dict[str, Callable[..., Tensor]] = {
     'block_sparse': block_sparse_masked_attention,
     'dense': dense_masked_attention,
+    'flex': flex_masked_attention,
+    # on CUDA the faster of these two, measured once per (device, dtype, shape, grad)
+    'auto': AutoAttention({'block_sparse': block_sparse_masked_attention,
+                           'flex': flex_masked_attention}, cpu_choice='block_sparse'),
     'plain': plain_attention,
 }
+# the names that compute the masked (Zorro) rule; 'plain' is the unmasked ablation
+MASKED_ATTENTION_IMPLS = ('block_sparse', 'dense', 'flex', 'auto')
 
 
 class MaskedSelfAttention(nn.Module):
@@ -157,8 +180,8 @@ class MaskedSelfAttention(nn.Module):
     Args:
         embed_dims: token width ``D``.
         num_heads: number of heads.
-        impl: ``'block_sparse'`` or ``'dense'`` (same masked rule, two
-            computations) or ``'plain'`` (no modality masking).
+        impl: one of :data:`MASKED_ATTENTION_IMPLS` (the same masked rule,
+            computed differently) or ``'plain'`` (no modality masking).
         qkv_bias: bias of the qkv projection.
     """
 
