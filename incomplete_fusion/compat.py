@@ -44,11 +44,17 @@ def _numpy_globals() -> List[SafeGlobal]:
     return names + [np.ndarray, np.dtype] + sorted(dtype_classes, key=str)
 
 
+HISTORY_BUFFER_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
+
+
 def history_buffer_method(owner, name: str):
     """Stands in for ``getattr`` while mmengine loads a checkpoint: a pickled
     HistoryBuffer names its statistics methods as ``getattr(HistoryBuffer, name)``;
     nothing else may be looked up."""
-    if owner is not HistoryBuffer or name not in HistoryBuffer._statistics_methods:
+    # the defaults are registered only when a first HistoryBuffer is constructed,
+    # which unpickling does not do: name them here
+    allowed = HISTORY_BUFFER_STATISTICS.union(HistoryBuffer._statistics_methods)
+    if owner is not HistoryBuffer or name not in allowed:
         raise pickle.UnpicklingError(
             f'refusing getattr({owner!r}, {name!r}) in a checkpoint: only the statistics '
             'methods of mmengine.logging.HistoryBuffer are allowed')

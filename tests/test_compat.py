@@ -45,9 +45,12 @@ def test_stock_loader_refuses_runner_checkpoints(tmp_path):
         torch.load(path, map_location='cpu')
 
 
-def test_shim_loads_runner_checkpoints(tmp_path):
+def test_shim_loads_runner_checkpoints(tmp_path, monkeypatch):
     path = tmp_path / 'ckpt.pth'
     _checkpoint_with_python_objects(path)
+    # as in a fresh process (resume): no HistoryBuffer built yet, so its default
+    # statistics methods are not registered when the checkpoint names them
+    monkeypatch.setattr(HistoryBuffer, '_statistics_methods', {})
     ckpt = _load_checkpoint(str(path), map_location='cpu')
     assert ckpt['meta']['best_score'] == 0.5
     assert ckpt['meta']['counts'].dtype == np.int32
