@@ -15,6 +15,7 @@ Usage::
 Prints samples/s and the share of loading time spent in rasterio reads.
 """
 import argparse
+import os
 import tempfile
 import time
 
@@ -24,17 +25,21 @@ import numpy as np
 def build_dataset(root: str):
     from mmengine.registry import DefaultScope
 
+    from incomplete_fusion.binding import bind
     from incomplete_fusion.datasets import DFC2023InstanceDataset
+    from incomplete_fusion.modalities import ModalitySet
     specs = [dict(name='rgb', channels=3, norm='dfc2023_rgb'),
              dict(name='sar', channels=1, norm='dfc2023_sar'),
              dict(name='dsm', channels=1, norm='tile_zscore')]
     pipeline = [
-        dict(type='LoadMultimodalImages', modality_specs=specs),
+        dict(type='LoadMultimodalImages'),
         dict(type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=True),
         dict(type='PackDetInputs'),
     ]
     with DefaultScope.overwrite_default_scope('mmdet'):  # as the runner sets it
-        return DFC2023InstanceDataset(data_root=root, pipeline=pipeline)
+        dataset = DFC2023InstanceDataset(data_root=root, pipeline=pipeline)
+    bind(ModalitySet.from_config(specs), dataset)  # what the run's loops do
+    return dataset
 
 
 def time_in_process(dataset, repeats: int):
@@ -99,9 +104,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     import incomplete_fusion  # noqa: F401  (registers the components)
-    from incomplete_fusion.datasets.synthetic import make_dfc2023
-    with tempfile.TemporaryDirectory() as root:
-        make_dfc2023(root, num_train=args.num, num_val=0, size=args.size, seed=0)
+    from incomplete_fusion.testing import generate
+    with tempfile.TemporaryDirectory() as tmp:
+        root = os.path.join(tmp, 'dfc2023')
+        generate('dfc2023', root, num_train=args.num, num_val=0, size=args.size, seed=0)
         dataset = build_dataset(root)
         rate, cpu_rate, share, cpu_share = time_in_process(dataset, args.repeats)
         loader_rate = time_dataloader(dataset, args.repeats)

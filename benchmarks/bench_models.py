@@ -1,8 +1,10 @@
 """Full Mask2Former models: training throughput, peak memory, inference time per subset.
 
 For each config (each measured in its own process, so that peak memory is its own):
-builds the model and the training dataset of the config (the default synthetic
-data is generated when missing), then measures
+generates a small synthetic dataset of the config's layout into a temporary folder
+(``incomplete_fusion.testing.generate``), builds the model and the training dataset
+of the config on it, binds the config's modalities (as the run's loops do), then
+measures
 
 * training throughput in images/s over ``--iters`` steps (forward, backward,
   AdamW step; after ``--warmup`` steps),
@@ -24,6 +26,7 @@ import os.path as osp
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -55,14 +58,22 @@ def measure(args) -> dict:
 
     import incomplete_fusion  # noqa: F401
     from experiment_utils import compose_config
-    from incomplete_fusion.modalities import keep_only, nonempty_subsets
-    from incomplete_fusion.utils import ensure_synthetic_data
+    from incomplete_fusion.binding import bind, modality_set_of
+    from incomplete_fusion.engine.data_root import rebase_data_root, stale_data_root
+    from incomplete_fusion.modalities import nonempty_subsets
+    from incomplete_fusion.testing import generate
 
     cfg = compose_config(args.configs[0], args.preset)
-    ensure_synthetic_data(cfg)
+    layout = 'dfc2023' if 'DFC2023' in str(cfg.train_dataloader) else 'quadruplet'
+    cfg.data_root = osp.join(tempfile.mkdtemp(), layout)
+    generate(layout, cfg.data_root, num_train=max(4, args.batch_size), num_val=2, size=256)
+    roots = stale_data_root(cfg)
+    mset = modality_set_of(cfg)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = MODELS.build(cfg.model).to(args.device)
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    dataset = DATASETS.build(rebase_data_root(cfg.train_dataloader, roots)['dataset'])
+    test_dataset = DATASETS.build(rebase_data_root(cfg.test_dataloader, roots)['dataset'])
+    bind(mset, model, dataset, test_dataset)
     batch = pseudo_collate([dataset[i % len(dataset)] for i in range(args.batch_size)])
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
@@ -85,13 +96,12 @@ def measure(args) -> dict:
     train_ips = args.iters * args.batch_size / (time.perf_counter() - start)
 
     model.eval()
-    names = [s['name'] for s in cfg.modality_specs]
-    test_batch = pseudo_collate([DATASETS.build(cfg.test_dataloader.dataset)[0]] * args.batch_size)
+    names = list(mset.active)
+    test_batch = pseudo_collate([test_dataset[0]] * args.batch_size)
     subset_ms = {}
     with torch.no_grad():
         for subset in [tuple(names)] + nonempty_subsets(names):
-            inputs = [keep_only(x.clone().float(), subset, cfg.modality_specs)
-                      for x in test_batch['inputs']]
+            inputs = [mset.keep_only(x.clone().float(), subset) for x in test_batch['inputs']]
             times = []
             for _ in range(1 + args.iters):
                 sync()

@@ -1,6 +1,7 @@
 """Shared pytest fixtures: tiny generated datasets in the real releases' layouts.
 
-Fixtures (all session-scoped; generated once per test session into tmp dirs,
+Fixtures (data fixtures are session-scoped: generated once per test session into
+tmp dirs through the one generation entry point, ``incomplete_fusion.testing.generate``,
 deterministic, a fraction of a second each). Treat the folders as READ-ONLY; a
 test that needs to delete or corrupt files should copy the folder first
 (``shutil.copytree(dfc2023_root, tmp_path / 'd')``).
@@ -28,13 +29,20 @@ test that needs to delete or corrupt files should copy the folder first
     The matching config ``modality_specs`` (rgb 3 + sar 1 + dsm 1 = 5 channels;
     s1 2 + s2 4 + dem 1 + dw 1 categorical = 8 channels).
 
+``bound`` (function)
+    Datasets and pipelines built outside a Runner need the run's modalities bound,
+    as the loops do: ``bound(dataset, specs, active=None)`` calls
+    ``bind(ModalitySet.from_config(specs, active), dataset)`` and returns ``dataset``.
+
 Autouse: every test starts without a default registry scope (see
 ``_fresh_default_scope``).
 """
 import pytest
 from mmengine.registry import DefaultScope
 
-from incomplete_fusion.datasets.synthetic import make_dfc2023, make_quadruplet
+from incomplete_fusion.binding import bind
+from incomplete_fusion.modalities import ModalitySet
+from incomplete_fusion.testing import generate
 
 DFC2023_SPECS = [
     dict(name='rgb', channels=3, norm='dfc2023_rgb'),
@@ -49,18 +57,29 @@ QUADRUPLET_SPECS = [
 ]
 
 
+def _bound(component, specs, active=None):
+    """``component`` (a dataset, pipeline or model) with the run's modalities bound."""
+    bind(ModalitySet.from_config(specs, active), component)
+    return component
+
+
+@pytest.fixture
+def bound():
+    return _bound
+
+
 @pytest.fixture(scope='session')
 def dfc2023_root(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp('dfc2023')
-    make_dfc2023(str(root), num_train=4, num_val=2, size=64, seed=0)
-    return str(root)
+    root = str(tmp_path_factory.mktemp('data') / 'dfc2023')
+    generate('dfc2023', root, num_train=4, num_val=2, size=64, seed=0)
+    return root
 
 
 @pytest.fixture(scope='session')
 def quadruplet_root(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp('quadruplet')
-    make_quadruplet(str(root), num_train=4, num_val=2, size=64, seed=0)
-    return str(root)
+    root = str(tmp_path_factory.mktemp('data') / 'quadruplet')
+    generate('quadruplet', root, num_train=4, num_val=2, size=64, seed=0)
+    return root
 
 
 @pytest.fixture

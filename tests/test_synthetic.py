@@ -1,15 +1,18 @@
-"""The synthetic generator: layouts, dtypes, georeferencing, determinism, and that the
+"""The synthetic generator (``incomplete_fusion.testing``): layouts, dtypes,
+georeferencing, determinism, the one entry point and its CLI, and that the
 modalities carry complementary, partial information."""
 import filecmp
 import importlib.util
 import os
 
 import numpy as np
+import pytest
 import rasterio
 from scipy import ndimage
 
-from incomplete_fusion.datasets.synthetic import (_dfc_content, _quadruplet_content,
-                                                  make_dfc2023, make_scene)
+from incomplete_fusion.testing import available_layouts, generate, make_dfc2023, make_scene
+from incomplete_fusion.testing.dfc2023 import dfc2023_content
+from incomplete_fusion.testing.quadruplet import quadruplet_content
 
 
 def read(path):
@@ -66,7 +69,7 @@ def test_generation_is_deterministic_per_seed(tmp_path):
 
 def test_dfc2023_modalities_are_complementary_and_partial():
     rng = np.random.default_rng(11)
-    c = _dfc_content(rng, 256)
+    c = dfc2023_content(rng, 256)
     buildings, dsm, rgb = c['buildings'], c['dsm'], c['rgb'].astype(np.float32)
     sar_db = 10 * np.log10(c['sar'] ** 2 + 1e-12)
     ground = buildings == 0
@@ -92,7 +95,7 @@ def test_dfc2023_modalities_are_complementary_and_partial():
 
 def test_quadruplet_classes_need_several_modalities():
     rng = np.random.default_rng(3)
-    c = _quadruplet_content(rng, 256)
+    c = quadruplet_content(rng, 256)
     label, s2, s1, dw = c['label'], c['s2'].astype(float), c['s1'], c['dw']
 
     def mean_of(arr, cls):
@@ -123,18 +126,71 @@ def test_scene_modalities_live_on_different_grids(tmp_path):
     assert set(q) == {'s1', 's2', 'dem', 'dw', 'label'}
 
 
-def test_cli_writes_a_dataset(tmp_path):
+def load_cli():
     spec = importlib.util.spec_from_file_location(
         'make_synthetic_data', os.path.join(os.path.dirname(__file__), '..', 'tools',
                                             'make_synthetic_data.py'))
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
-    cli.main(['--layout', 'quadruplet', '--out', str(tmp_path), '--num-train', '2',
-              '--num-val', '1', '--size', '32', '--seed', '1', '--cloud-holes', '1.0'])
-    with open(tmp_path / 'splits' / 'val.txt') as f:
+    return cli
+
+
+def test_cli_writes_a_dataset(tmp_path):
+    out = tmp_path / 'quadruplet'
+    load_cli().main(['quadruplet', str(out), '--num-train', '2', '--num-val', '1', '--size',
+                     '32', '--seed', '1', '--cloud-holes', '1.0'])
+    with open(out / 'splits' / 'val.txt') as f:
         region, tile = f.read().split()[0].split('/')
-    s2, _ = read(tmp_path / region / 's2' / f'{tile}.tif')
+    s2, _ = read(out / region / 's2' / f'{tile}.tif')
     assert (s2 == 0).all(axis=0).any()
+
+
+def test_cli_refuses_to_overwrite_and_rejects_options_of_another_layout(tmp_path, capsys):
+    cli = load_cli()
+    out = tmp_path / 'd'
+    out.mkdir()
+    with pytest.raises(SystemExit, match='exists'):
+        cli.main(['dfc2023', str(out), '--num-train', '1', '--num-val', '0', '--size', '32'])
+    with pytest.raises(SystemExit, match="dsm_holes"):
+        cli.main(['quadruplet', str(tmp_path / 'q'), '--dsm-holes', '0.5'])
+    assert not (tmp_path / 'q').exists()
+
+
+def test_generate_is_the_one_entry_point(tmp_path):
+    assert {'dfc2023', 'quadruplet'} <= set(available_layouts())
+    with pytest.raises(ValueError, match='unknown synthetic layout'):
+        generate('potsdam', str(tmp_path / 'x'))
+    summary = generate('dfc2023', str(tmp_path / 'd'), num_train=1, num_val=1, size=32)
+    assert summary['train']['images'] == 1
+    assert sorted(os.listdir(tmp_path)) == ['d']  # no temporary folder left behind
+    with pytest.raises(FileExistsError):
+        generate('dfc2023', str(tmp_path / 'd'), num_train=1, num_val=0, size=32)
+    generate('dfc2023', str(tmp_path / 'd'), overwrite=True, num_train=2, num_val=0, size=32)
+    assert len(os.listdir(tmp_path / 'd' / 'train' / 'rgb')) == 2
+    scene = generate('quadruplet', str(tmp_path / 's'), scene=True, size=64)
+    assert all(os.path.exists(p) and p.startswith(str(tmp_path / 's')) for p in scene.values())
+
+
+def test_runtime_never_imports_the_generators():
+    """Fabrication lives in the testing package: no runtime module imports it."""
+    import ast
+
+    import incomplete_fusion
+    package = os.path.dirname(incomplete_fusion.__file__)
+    offenders = []
+    for folder, _, files in os.walk(package):
+        if os.path.relpath(folder, package).split(os.sep)[0] == 'testing':
+            continue
+        for name in (n for n in files if n.endswith('.py')):
+            path = os.path.join(folder, name)
+            with open(path) as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                modules = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                           [node.module or ''] if isinstance(node, ast.ImportFrom) else [])
+                if any('testing' in m.split('.') for m in modules):
+                    offenders.append(os.path.relpath(path, package))
+    assert not offenders
 
 
 # --------------------------------------------------------------------------- linear probe
@@ -170,7 +226,7 @@ def test_missing_modalities_measurably_hurt_a_linear_probe():
     def dfc(seed, n):
         tiles, labels = [], []
         for i in range(n):
-            c = _dfc_content(np.random.default_rng([seed, i]), 128)
+            c = dfc2023_content(np.random.default_rng([seed, i]), 128)
             tiles.append(dict(rgb=normalize(c['rgb'].astype(np.float32), 'dfc2023_rgb'),
                               sar=normalize(c['sar'][..., None], 'dfc2023_sar'),
                               dsm=normalize(c['dsm'][..., None], 'tile_zscore')))
@@ -188,7 +244,7 @@ def test_missing_modalities_measurably_hurt_a_linear_probe():
     def quad(seed, n):
         tiles, labels = [], []
         for i in range(n):
-            c = _quadruplet_content(np.random.default_rng([seed, i]), 64)
+            c = quadruplet_content(np.random.default_rng([seed, i]), 64)
             tiles.append(dict(
                 s1=normalize(c['s1'].transpose(1, 2, 0), 'quadruplet_s1'),
                 s2=normalize(c['s2'].transpose(1, 2, 0).astype(np.float32), 'quadruplet_s2'),

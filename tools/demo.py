@@ -2,13 +2,14 @@
 
     python tools/demo.py --work-dir work_dirs/demo
 
-1. generates the synthetic dataset (``tools/make_synthetic_data.py``'s generator),
+1. generates the synthetic dataset (``incomplete_fusion.testing.generate``, the entry
+   point of ``tools/make_synthetic_data.py``),
 2. trains FusionViT + Mask2Former with random modality combinations
    (``tools/train.py``; config ``configs/fusionvit/mask2former_dfc2023_semantic.py``
    with the CPU preset ``configs/demo/cpu_preset.py`` merged on top, written to
    ``<work_dir>/mask2former_dfc2023_semantic_cpu_preset.py``),
-3. evaluates every non-empty modality subset once (``tools/eval_subsets.py``) and
-   prints the table,
+3. evaluates every non-empty modality subset once (``tools/test.py --all-subsets``)
+   and prints the table,
 4. draws a qualitative panel (modalities, ground truth, prediction per subset),
 5. generates a larger synthetic scene whose modalities lie on different grids and
    predicts it into a GeoTIFF with ``tools/infer.py``.
@@ -85,9 +86,9 @@ def main(argv=None) -> None:
     evaluate_subsets(config_path, checkpoint, work_dir)
     draw_panel(config_path, checkpoint, osp.join(work_dir, 'qualitative.png'))
 
-    from incomplete_fusion.datasets.synthetic import make_scene
-    scene = make_scene(osp.join(work_dir, 'scene'), layout='dfc2023', size=args.scene_size,
-                       seed=args.seed + 1)
+    from incomplete_fusion.testing import generate
+    scene = generate('dfc2023', osp.join(work_dir, 'scene'), scene=True, overwrite=True,
+                     size=args.scene_size, seed=args.seed + 1)
     run_tool('infer.py', config_path, checkpoint,
              *[f'--input={name}={scene[name]}' for name in ('rgb', 'sar', 'dsm')],
              '--out', osp.join(work_dir, 'scene_prediction.tif'))

@@ -1,10 +1,10 @@
 """Evaluate a checkpoint on every non-empty modality subset (paper Tables I-IV).
 
-The model is loaded once; each subset re-runs the test loop with the other
-modalities all-NaN (exactly as ``tools/test.py --cfg-options modalities=[...]``).
-Writes ``subset_eval.md``, ``subset_eval.csv`` (rows = subsets, columns = a
-check mark per modality + metrics) and ``subset_eval.png`` (heatmap) to the work
-dir. From Python: ``incomplete_fusion.evaluation.evaluate_subsets``.
+An alias of ``tools/test.py CONFIG CKPT --all-subsets`` (the registered
+``SubsetTestLoop``, which the stock mmdet/mmseg test tools reach with
+``--cfg-options test_cfg.type=SubsetTestLoop``) that also takes ``--subsets`` and
+``--metrics``; from Python: ``incomplete_fusion.evaluation.evaluate_subsets``.
+Writes ``subset_eval.{md,csv,png}`` to the work dir.
 
     python tools/eval_subsets.py configs/fusionvit/mask2former_dfc2023.py CKPT
     python tools/eval_subsets.py CONFIG CKPT --subsets rgb sar,dsm --metrics coco/segm_mAP_50
@@ -21,7 +21,7 @@ from mmengine.config import DictAction  # noqa: E402
 
 from incomplete_fusion.evaluation import evaluate_subsets  # noqa: E402
 from incomplete_fusion.utils import (  # noqa: E402
-    cache_config_formatting, ensure_synthetic_data, load_config, prepare_cpu_distributed)
+    cache_config_formatting, load_config, prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -48,12 +48,9 @@ def main(argv=None):
     args = parse_args(argv)
     cache_config_formatting()
     cfg = load_config(args.config, args.cfg_options)
-    work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs', osp.splitext(osp.basename(args.config))[0])
     prepare_cpu_distributed(cfg, args.launcher)
-    ensure_synthetic_data(cfg)
     subsets = [s.split(',') for s in args.subsets] if args.subsets else None
-    table = evaluate_subsets(cfg, args.checkpoint, work_dir=work_dir, subsets=subsets,
+    table = evaluate_subsets(cfg, args.checkpoint, work_dir=args.work_dir, subsets=subsets,
                              metric_keys=args.metrics, launcher=args.launcher)
     print(table.to_markdown())
 

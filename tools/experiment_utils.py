@@ -2,8 +2,9 @@
 config file + a preset + overrides, and run the project's own tools on it.
 
 Each run's exact config is written to ``<work_dir>/<config>_<preset>.py`` (the name
-shows up in logs and figure titles) so that it can be
-re-run with ``tools/train.py`` / ``tools/test.py`` / ``tools/eval_subsets.py`` as is.
+shows up in logs and figure titles) so that it can be re-run with ``tools/train.py`` /
+``tools/test.py`` as is. Data is generated explicitly, through the one entry point
+``incomplete_fusion.testing.generate`` (as ``tools/make_synthetic_data.py`` does).
 """
 import argparse
 import os
@@ -28,8 +29,8 @@ def compose_config(config: str, preset: Optional[str] = None,
                    options: Sequence[str] = ()) -> Config:
     """``config`` with ``preset`` (a partial config file), then ``options``, merged on top.
 
-    Loaded like ``tools/train.py`` loads a config (``load_config``: the active
-    modalities and data_root reach every component).
+    Loaded like ``tools/train.py`` loads a config (``load_config``); the run's loops
+    apply the active modalities and data_root to every component.
     """
     from incomplete_fusion.utils import load_config
     overrides = Config(Config.fromfile(preset).to_dict() if preset else {})
@@ -44,14 +45,14 @@ def make_dfc2023_data(data_root: str, num_train: int, num_val: int, tile_size: i
     A fifth of the RGB tiles get a cloud hole (nodata), so partial absence is
     part of the data, not only whole missing modalities.
     """
-    from incomplete_fusion.datasets.synthetic import make_dfc2023
+    from incomplete_fusion.testing import generate
     if osp.isdir(data_root):
         print(f'reusing the generated dataset in {data_root}')
         return
     print(f'generating {num_train}+{num_val} synthetic DFC2023 tiles of {tile_size} px '
           f'in {data_root}', flush=True)
-    make_dfc2023(data_root, num_train=num_train, num_val=num_val, size=tile_size, seed=seed,
-                 cloud_holes=0.2)
+    generate('dfc2023', data_root, num_train=num_train, num_val=num_val, size=tile_size,
+             seed=seed, cloud_holes=0.2)
 
 
 def common_options(data_root: str, seed: int, iters: Optional[int]) -> list:
@@ -87,6 +88,6 @@ def train(config_path: str, work_dir: str) -> str:
 
 
 def evaluate_subsets(config_path: str, checkpoint: str, work_dir: str) -> str:
-    """``tools/eval_subsets.py``; returns the CSV of the per-subset table."""
-    run_tool('eval_subsets.py', config_path, checkpoint, '--work-dir', work_dir)
+    """``tools/test.py --all-subsets``; returns the CSV of the per-subset table."""
+    run_tool('test.py', config_path, checkpoint, '--all-subsets', '--work-dir', work_dir)
     return osp.join(work_dir, 'subset_eval.csv')

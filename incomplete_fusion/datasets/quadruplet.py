@@ -1,6 +1,6 @@
 """Quadruplet LULC: Sentinel-1, Sentinel-2, DEM and a Dynamic World map per tile.
 
-Layout (also written by :func:`~incomplete_fusion.datasets.synthetic.make_quadruplet`)::
+Layout (also written by ``python tools/make_synthetic_data.py quadruplet <data_root>``)::
 
     {data_root}/{region}/s1/{tile}.tif      VV, VH in dB (float32)
     {data_root}/{region}/s2/{tile}.tif      B2, B3, B4, B8 reflectance (uint16)
@@ -22,8 +22,14 @@ from mmseg.datasets import BaseSegDataset
 
 from ..registry import DATASETS
 from .modality_paths import DirSpec, report_missing_files
-from .synthetic import (IGNORE_INDEX, QUADRUPLET_CLASSES_7, QUADRUPLET_CLASSES_9,
-                        QUADRUPLET_MERGE_9_TO_7)
+
+# Urban-Atlas-like classes as released (9) and the paper's merge to 7.
+QUADRUPLET_CLASSES_9 = ('urban_fabric', 'industrial_commercial', 'transport', 'urban_green',
+                        'arable_land', 'pastures', 'forest', 'herbaceous_open', 'water')
+QUADRUPLET_CLASSES_7 = ('built_up', 'transport', 'urban_green', 'agricultural', 'forest',
+                        'herbaceous_open', 'water')
+QUADRUPLET_MERGE_9_TO_7 = (0, 0, 1, 2, 3, 3, 4, 5, 6)
+IGNORE_INDEX = 255
 
 QUADRUPLET_MODALITY_DIRS: Dict[str, DirSpec] = dict(s1='s1', s2='s2', dem='dem', dw='dw')
 PALETTE_9 = [[230, 0, 77], [204, 77, 242], [150, 150, 150], [140, 220, 0], [255, 255, 168],
