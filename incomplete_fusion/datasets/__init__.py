@@ -1,14 +1,15 @@
-"""Datasets, transforms, GeoTIFF reading, normalisation and synthetic data."""
+"""Datasets, transforms, GeoTIFF reading and normalisation (synthetic data: ``..testing``)."""
 from . import transforms  # noqa: F401
 from .dfc2023 import DFC2023BuildingSegDataset, DFC2023InstanceDataset
 from .geo_io import ChannelCountError, ModalityReadError, RasterGrid, read_modality
 from .isprs import ISPRSPotsdamMultimodal, ISPRSVaihingenMultimodal  # noqa: F401
-from .modality_paths import MissingModalityWarning
+from .modality_paths import DataNotFoundError, MissingModalityWarning, ModalityFolders
 from .normalization import NORM_PRESETS, normalize, resolve_norm
 from .quadruplet import QuadrupletLULCDataset
 
 __all__ = [
     'DFC2023InstanceDataset', 'DFC2023BuildingSegDataset', 'QuadrupletLULCDataset',
     'ChannelCountError', 'ModalityReadError', 'RasterGrid', 'read_modality',
-    'MissingModalityWarning', 'NORM_PRESETS', 'normalize', 'resolve_norm'
+    'DataNotFoundError', 'MissingModalityWarning', 'ModalityFolders', 'NORM_PRESETS', 'normalize',
+    'resolve_norm'
 ]

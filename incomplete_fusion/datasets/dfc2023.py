@@ -1,14 +1,17 @@
 """IEEE GRSS DFC2023 Track 2: building instances and binary building semantics.
 
-Layout of the release (and of :func:`~incomplete_fusion.datasets.synthetic.make_dfc2023`)::
+Layout of the release (and of ``python tools/make_synthetic_data.py dfc2023 <data_root>``)::
 
     {data_root}/{train,val}/rgb/*.tif      3-band optical
     {data_root}/{train,val}/sar/*.tif      1-band SAR amplitude
     {data_root}/{train,val}/dsm/*.tif      1-band height (some copies: ``height/``)
     {data_root}/annotations/buildings_only_{train,val}.json   COCO, polygons and RLE
 
-Every data info carries ``modality_paths`` (modality name → file) for
-:class:`~incomplete_fusion.datasets.transforms.LoadMultimodalImages`.
+The folder of a modality is its spec name (``dsm`` also accepts ``height``); once the
+run's modalities are bound, every data info carries ``modality_paths`` (active
+modality → file, inactive → ``None``) for
+:class:`~incomplete_fusion.datasets.transforms.LoadMultimodalImages`
+(see :class:`~incomplete_fusion.datasets.modality_paths.ModalityFolders`).
 """
 import hashlib
 import json
@@ -25,9 +28,11 @@ from mmseg.datasets import BaseSegDataset
 from pycocotools import mask as mask_utils
 
 from ..registry import DATASETS
-from .modality_paths import DirSpec, report_missing_files, resolve_modality_dirs
+from .modality_paths import FILE_KEY, ROOT_KEY, DirSpec, ModalityFolders, require_data
 
-DFC2023_MODALITY_DIRS: Dict[str, DirSpec] = dict(rgb='rgb', sar='sar', dsm=('dsm', 'height'))
+# Folder names that copies of the release use besides the modality's own name.
+DFC2023_FOLDER_ALIASES: Dict[str, DirSpec] = dict(dsm=('dsm', 'height'))
+LAYOUT = 'dfc2023'  # tools/make_synthetic_data.py writes this layout
 
 
 def segmentation_to_mask(segmentation, height: int, width: int) -> np.ndarray:
@@ -45,7 +50,7 @@ def segmentation_to_mask(segmentation, height: int, width: int) -> np.ndarray:
 
 
 @DATASETS.register_module()
-class DFC2023InstanceDataset(CocoDataset):
+class DFC2023InstanceDataset(ModalityFolders, CocoDataset):
     """DFC2023 Track 2 building instance segmentation (mmdet, COCO json).
 
     Category ``building`` (COCO id 1) becomes label 0 (mmdet's ``cat2label``), so
@@ -53,12 +58,14 @@ class DFC2023InstanceDataset(CocoDataset):
 
     Args:
         modality_dirs: modality name → folder (or candidate folders) under the split
-            folder ``data_prefix['img']``. Default ``rgb``, ``sar``, ``dsm``/``height``.
+            folder ``data_prefix['img']``, for folders not named after the modality.
+            Default: the modality's name (``dsm`` also tries ``height``).
         All other arguments are :class:`mmdet.datasets.CocoDataset`'s; the defaults
         point to the train split.
     """
 
     METAINFO = dict(classes=('building', ), palette=[(220, 20, 60)])
+    FOLDER_ALIASES = DFC2023_FOLDER_ALIASES
 
     def __init__(self,
                  *args,
@@ -66,30 +73,23 @@ class DFC2023InstanceDataset(CocoDataset):
                  data_prefix: dict = dict(img='train/'),
                  modality_dirs: Optional[Mapping[str, DirSpec]] = None,
                  **kwargs):
-        self.modality_dirs = dict(modality_dirs or DFC2023_MODALITY_DIRS)
-        self._resolved_dirs: Optional[Dict[str, str]] = None
+        self._set_modality_dirs(modality_dirs)
         super().__init__(*args, ann_file=ann_file, data_prefix=data_prefix, **kwargs)
 
     def parse_data_info(self, raw_data_info: dict):
         data_info = super().parse_data_info(raw_data_info)
-        if self._resolved_dirs is None:
-            self._resolved_dirs = resolve_modality_dirs(self.data_prefix['img'],
-                                                        self.modality_dirs)
-        file_name = raw_data_info['raw_img_info']['file_name']
-        data_info['modality_paths'] = {
-            name: osp.join(folder, file_name) for name, folder in self._resolved_dirs.items()}
-        # The reference modality's file (used by visualisers and metrics for names).
-        data_info['img_path'] = next(iter(data_info['modality_paths'].values()))
+        data_info[ROOT_KEY] = self.data_prefix['img']
+        data_info[FILE_KEY] = raw_data_info['raw_img_info']['file_name']
         return data_info
 
     def load_data_list(self) -> List[dict]:
-        data_list = super().load_data_list()
-        report_missing_files(f'{type(self).__name__}({self.ann_file})', data_list)
-        return data_list
+        require_data(self, LAYOUT, {'annotation file': self.ann_file,
+                                   'split folder': self.data_prefix['img']})
+        return super().load_data_list()
 
 
 @DATASETS.register_module()
-class DFC2023BuildingSegDataset(BaseSegDataset):
+class DFC2023BuildingSegDataset(ModalityFolders, BaseSegDataset):
     """DFC2023 Track 2 as binary building semantic segmentation (mmseg).
 
     Label masks (0 background, 1 building) are rasterised from the COCO json once
@@ -107,6 +107,7 @@ class DFC2023BuildingSegDataset(BaseSegDataset):
     """
 
     METAINFO = dict(classes=('background', 'building'), palette=[[0, 0, 0], [220, 20, 60]])
+    FOLDER_ALIASES = DFC2023_FOLDER_ALIASES
 
     def __init__(self,
                  ann_file: str = 'annotations/buildings_only_train.json',
@@ -114,7 +115,7 @@ class DFC2023BuildingSegDataset(BaseSegDataset):
                  modality_dirs: Optional[Mapping[str, DirSpec]] = None,
                  mask_cache_dir: Optional[str] = None,
                  **kwargs):
-        self.modality_dirs = dict(modality_dirs or DFC2023_MODALITY_DIRS)
+        self._set_modality_dirs(modality_dirs)
         self.mask_cache_dir = mask_cache_dir
         kwargs.setdefault('img_suffix', '.tif')
         kwargs.setdefault('seg_map_suffix', '.png')
@@ -131,6 +132,8 @@ class DFC2023BuildingSegDataset(BaseSegDataset):
         return osp.join(base, f'{stem}_{digest[:12]}')
 
     def load_data_list(self) -> List[dict]:
+        split_dir = self.data_prefix['img_path']
+        require_data(self, LAYOUT, {'annotation file': self.ann_file, 'split folder': split_dir})
         with get_local_path(self.ann_file, backend_args=self.backend_args) as local:
             with open(local, 'rb') as f:
                 raw = f.read()
@@ -152,7 +155,6 @@ class DFC2023BuildingSegDataset(BaseSegDataset):
         for ann in coco.get('annotations', []):
             anns_by_image.setdefault(ann['image_id'], []).append(ann)
         cat_ids = {c['id'] for c in coco.get('categories', []) if c.get('name') == 'building'}
-        dirs = resolve_modality_dirs(self.data_prefix['img_path'], self.modality_dirs)
 
         data_list = []
         for image in sorted(coco['images'], key=lambda im: im['id']):
@@ -160,18 +162,16 @@ class DFC2023BuildingSegDataset(BaseSegDataset):
             seg_path = osp.join(cache, stem + self.seg_map_suffix)
             if not osp.exists(seg_path):
                 self._write_mask(seg_path, image, anns_by_image.get(image['id'], []), cat_ids)
-            paths = {name: osp.join(folder, image['file_name']) for name, folder in dirs.items()}
             data_list.append(dict(
-                img_path=next(iter(paths.values())),
+                img_path=osp.join(split_dir, image['file_name']),
                 seg_map_path=seg_path,
-                modality_paths=paths,
+                **{ROOT_KEY: split_dir, FILE_KEY: image['file_name']},
                 img_id=image['id'],
                 height=image['height'],
                 width=image['width'],
                 label_map=self.label_map,
                 reduce_zero_label=self.reduce_zero_label,
                 seg_fields=[]))
-        report_missing_files(f'{type(self).__name__}({self.ann_file})', data_list)
         return data_list
 
     @staticmethod

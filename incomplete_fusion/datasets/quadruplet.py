@@ -11,17 +11,19 @@ Layout (also written by ``python tools/make_synthetic_data.py quadruplet <data_r
 
 The label raster holds the 9 released classes; ``num_classes=7`` (default, the
 paper's setting) merges them with a lookup table applied by
-:class:`~incomplete_fusion.datasets.transforms.LoadLabelRaster`.
+:class:`~incomplete_fusion.datasets.transforms.LoadLabelRaster`. The folder of a
+modality is its spec name unless ``modality_dirs`` says otherwise (see
+:class:`~incomplete_fusion.datasets.modality_paths.ModalityFolders`).
 """
 import os.path as osp
-from typing import Dict, List, Mapping, Optional
+from typing import List, Mapping, Optional
 
 import numpy as np
 from mmengine.fileio import get_local_path
 from mmseg.datasets import BaseSegDataset
 
 from ..registry import DATASETS
-from .modality_paths import DirSpec, report_missing_files
+from .modality_paths import FILE_KEY, ROOT_KEY, DirSpec, ModalityFolders, require_data
 
 # Urban-Atlas-like classes as released (9) and the paper's merge to 7.
 QUADRUPLET_CLASSES_9 = ('urban_fabric', 'industrial_commercial', 'transport', 'urban_green',
@@ -30,8 +32,7 @@ QUADRUPLET_CLASSES_7 = ('built_up', 'transport', 'urban_green', 'agricultural', 
                         'herbaceous_open', 'water')
 QUADRUPLET_MERGE_9_TO_7 = (0, 0, 1, 2, 3, 3, 4, 5, 6)
 IGNORE_INDEX = 255
-
-QUADRUPLET_MODALITY_DIRS: Dict[str, DirSpec] = dict(s1='s1', s2='s2', dem='dem', dw='dw')
+LAYOUT = 'quadruplet'  # tools/make_synthetic_data.py writes this layout
 PALETTE_9 = [[230, 0, 77], [204, 77, 242], [150, 150, 150], [140, 220, 0], [255, 255, 168],
              [230, 230, 77], [0, 140, 0], [204, 242, 77], [0, 204, 242]]
 PALETTE_7 = [[230, 0, 77], [150, 150, 150], [140, 220, 0], [255, 255, 168], [0, 140, 0],
@@ -51,13 +52,14 @@ def label_lookup(num_classes: int, ignore_index: int = IGNORE_INDEX) -> np.ndarr
 
 
 @DATASETS.register_module()
-class QuadrupletLULCDataset(BaseSegDataset):
+class QuadrupletLULCDataset(ModalityFolders, BaseSegDataset):
     """Quadruplet land-use/land-cover segmentation (mmseg).
 
     Args:
         ann_file: split file (relative to ``data_root``), lines ``region/tile``.
         num_classes: 7 (merged, paper) or 9 (as released).
-        modality_dirs: modality name → folder inside a region folder.
+        modality_dirs: modality name → folder (or candidate folders) inside a region
+            folder, for folders not named after the modality (default: its name).
         label_dir: folder of the label rasters inside a region folder.
         ignore_index: label value ignored by losses and metrics.
     """
@@ -74,7 +76,7 @@ class QuadrupletLULCDataset(BaseSegDataset):
                  **kwargs):
         self.num_classes = num_classes
         self.lut = label_lookup(num_classes, ignore_index)
-        self.modality_dirs = dict(modality_dirs or QUADRUPLET_MODALITY_DIRS)
+        self._set_modality_dirs(modality_dirs)
         self.label_dir = label_dir
         classes, palette = ((QUADRUPLET_CLASSES_9, PALETTE_9) if num_classes == 9 else
                             (QUADRUPLET_CLASSES_7, PALETTE_7))
@@ -90,6 +92,7 @@ class QuadrupletLULCDataset(BaseSegDataset):
         return None
 
     def load_data_list(self) -> List[dict]:
+        require_data(self, LAYOUT, {'split file': self.ann_file})
         with get_local_path(self.ann_file, backend_args=self.backend_args) as local:
             with open(local) as f:
                 entries = [line.strip() for line in f if line.strip()]
@@ -98,21 +101,14 @@ class QuadrupletLULCDataset(BaseSegDataset):
         for entry in entries:
             region, tile = entry.split('/', 1) if '/' in entry else ('', entry)
             base = osp.join(root, region)
-            name = tile + self.img_suffix
-            paths = {}
-            for modality, folders in self.modality_dirs.items():
-                folders = [folders] if isinstance(folders, str) else list(folders)
-                existing = [f for f in folders if osp.isdir(osp.join(base, f))]
-                paths[modality] = osp.join(base, (existing or folders)[0], name)
             data_list.append(dict(
-                img_path=next(iter(paths.values())),
+                img_path=osp.join(base, tile + self.img_suffix),
                 seg_map_path=osp.join(base, self.label_dir, tile + self.seg_map_suffix),
-                modality_paths=paths,
+                **{ROOT_KEY: base, FILE_KEY: tile + self.img_suffix},
                 region=region,
                 tile=tile,
                 label_lut=self.lut,
                 label_map=None,
                 reduce_zero_label=False,
                 seg_fields=[]))
-        report_missing_files(f'{type(self).__name__}({self.ann_file})', data_list)
         return data_list
