@@ -135,6 +135,12 @@ def test_config_without_the_binding_loops_fails_with_what_to_add(trained, tmp_pa
     cfg.test_cfg = dict(type='TestLoop')
     cfg.merge_from_dict({'modalities': ['sar'], 'work_dir': str(tmp_path / 'w'),
                          'experiment_name': fresh_run()[0].split('=')[1]})
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[key].dataset.data_root = trained['clean']  # nothing rebases it without the loops
+    for key in ('val_evaluator', 'test_evaluator'):
+        if 'ann_file' in cfg[key]:
+            cfg[key].ann_file = osp.join(trained['clean'], 'annotations',
+                                         osp.basename(cfg[key].ann_file))
     if stage == 'test':
         cfg.load_from = trained['checkpoint']
     runner = Runner.from_cfg(cfg)
