@@ -236,10 +236,18 @@ def _dataset_class(city):
     return DATASETS.get(f'ISPRS{city.capitalize()}Multimodal')
 
 
+def _bound(dataset, names=('rgir', 'ndsm')):
+    """The dataset with the run's modalities bound, as the loops do."""
+    from incomplete_fusion.binding import bind
+    from incomplete_fusion.modalities import ModalitySet
+    channels = dict(rgir=3, ndsm=1, dsm=1)
+    bind(ModalitySet.from_config([dict(name=n, channels=channels[n]) for n in names]), dataset)
+    return dataset
+
+
 def test_datasets_yield_paths_labels_and_classes(converted):
-    from incomplete_fusion.datasets import MissingModalityWarning
     cls = _dataset_class(converted['city'])
-    ds = cls(data_root=converted['out'], ann_file='splits/val.txt', test_mode=True)
+    ds = _bound(cls(data_root=converted['out'], ann_file='splits/val.txt', test_mode=True))
     assert len(ds) == len(_patches(converted, 'val'))
     info = ds.get_data_info(0)
     assert set(info['modality_paths']) == {'rgir', 'ndsm'}
@@ -248,21 +256,25 @@ def test_datasets_yield_paths_labels_and_classes(converted):
     assert ds.metainfo['classes'] == CLASSES[:5] and len(ds.metainfo['palette']) == 5
     assert info['label_lut'][5] == 255 and info['label_map'][5] == 255
     assert not info['reduce_zero_label'] and info['tile'] == converted['splits']['val'][0]
-    with pytest.warns(MissingModalityWarning, match='dsm'):  # not converted: all missing
-        eroded = cls(data_root=converted['out'], ann_file='splits/val.txt', labels='eroded',
-                     ignore_clutter=False, modality_dirs=dict(rgir='rgir', ndsm='ndsm', dsm='dsm'))
+    eroded = _bound(cls(data_root=converted['out'], ann_file='splits/val.txt', labels='eroded',
+                        ignore_clutter=False))
     info = eroded.get_data_info(0)
     assert osp.join('val', 'label_eroded') in info['seg_map_path']
     assert eroded.metainfo['classes'] == CLASSES and info['label_map'] is None
     with pytest.raises(ValueError, match='reduce_zero_label'):
         cls(data_root=converted['out'], reduce_zero_label=True)
+    # a declared modality the converter did not write: the error lists what was found
+    with pytest.raises(FileNotFoundError, match=r"'dsm'.*folders found: \['label', "):
+        _bound(cls(data_root=converted['out'], ann_file='splits/val.txt'),
+               ('rgir', 'ndsm', 'dsm'))
 
 
 def test_both_label_loaders_ignore_clutter_alike(converted):
     from mmseg.datasets.transforms import LoadAnnotations
 
     from incomplete_fusion.datasets.transforms import LoadLabelRaster
-    ds = _dataset_class(converted['city'])(data_root=converted['out'], ann_file='splits/val.txt')
+    ds = _bound(_dataset_class(converted['city'])(data_root=converted['out'],
+                                                  ann_file='splits/val.txt'))
     names = [osp.basename(ds.get_data_info(i)['img_path']) for i in range(len(ds))]
     info = ds.get_data_info(names.index(f"{converted['splits']['val'][0]}_y96_x96.tif"))
     raw = _read(info['seg_map_path'])[0][0]

@@ -16,7 +16,7 @@ so either label loader gives identical maps.
 import json
 import os.path as osp
 import warnings
-from typing import Dict, List, Mapping, Optional
+from typing import List, Mapping, Optional
 
 import numpy as np
 from mmengine.fileio import get_local_path
@@ -24,20 +24,20 @@ from mmseg.datasets import BaseSegDataset
 
 from ..registry import DATASETS
 from .isprs_layout import CLASSES, CLUTTER_INDEX, IGNORE_INDEX, PALETTE
-from .modality_paths import DirSpec, report_missing_files, resolve_modality_dirs
+from .modality_paths import FILE_KEY, ROOT_KEY, DirSpec, ModalityFolders
 
-ISPRS_MODALITY_DIRS: Dict[str, DirSpec] = dict(rgir='rgir', ndsm='ndsm')
 LABEL_FOLDERS = dict(full='label', eroded='label_eroded')
 
 
-class _ISPRSMultimodal(BaseSegDataset):
+class _ISPRSMultimodal(ModalityFolders, BaseSegDataset):
     """Shared by both cities; see the module docstring for the layout.
 
     Args:
         ann_file: split list relative to ``data_root`` (``splits/{train,val}.txt``).
-        modality_dirs: modality name → folder(s) inside the split folder; default
-            ``rgir`` and ``ndsm``. Add ``dsm='dsm'`` (or Potsdam's ``rgbir``) when
-            the converter wrote them.
+        modality_dirs: modality name → folder(s) inside the split folder where it is
+            not the modality's own name (the converter names folders after the
+            modalities: ``rgir``, ``ndsm``, ``dsm``, ``rgbir``); the modalities read
+            are the run's (``modality_specs``/``modalities``).
         labels: ``'full'`` (``label/``) or ``'eroded'`` (``label_eroded/``, boundaries
             ignored: the ISPRS evaluation labels).
         ignore_clutter: five classes, clutter → ``ignore_index`` (default), or six.
@@ -60,7 +60,7 @@ class _ISPRSMultimodal(BaseSegDataset):
         if kwargs.pop('reduce_zero_label', False):
             raise ValueError('ISPRS labels written by convert_isprs start at 0 '
                              '(impervious surface); reduce_zero_label must stay False')
-        self.modality_dirs = dict(modality_dirs or ISPRS_MODALITY_DIRS)
+        self._set_modality_dirs(modality_dirs)
         self.labels = labels
         self.label_dir = LABEL_FOLDERS[labels]
         metainfo = dict(metainfo or {})
@@ -94,31 +94,27 @@ class _ISPRSMultimodal(BaseSegDataset):
         root = self.data_prefix.get('img_path') or self.data_root or ''
         self._check_meta(root)
         lut = self.label_lut()
-        dirs: Dict[str, Dict[str, str]] = {}
+        checked = set()
         data_list = []
         for entry in entries:
             split, name = entry.split('/', 1) if '/' in entry else ('', entry)
             base = osp.join(root, split)
-            if split not in dirs:
-                dirs[split] = resolve_modality_dirs(base, self.modality_dirs)
+            if split not in checked:
+                checked.add(split)
                 if not osp.isdir(osp.join(base, self.label_dir)):
                     raise FileNotFoundError(
                         f'{type(self).__name__}: no {self.labels} labels in '
                         f'{osp.join(base, self.label_dir)} (convert_isprs writes label_eroded/ '
                         'unless run with --no-eroded)')
-            paths = {m: osp.join(folder, name + self.img_suffix)
-                     for m, folder in dirs[split].items()}
             data_list.append(dict(
-                img_path=next(iter(paths.values())),
                 seg_map_path=osp.join(base, self.label_dir, name + self.seg_map_suffix),
-                modality_paths=paths,
+                **{ROOT_KEY: base, FILE_KEY: name + self.img_suffix},
                 split=split,
                 tile=name.split('_y')[0],
                 label_lut=lut,
                 label_map=self.label_map,
                 reduce_zero_label=False,
                 seg_fields=[]))
-        report_missing_files(f'{type(self).__name__}({self.ann_file})', data_list)
         return data_list
 
 
