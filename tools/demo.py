@@ -59,12 +59,14 @@ def draw_panel(config_path: str, checkpoint: str, out_file: str) -> None:
     from mmengine.registry import DATASETS, init_default_scope
 
     from incomplete_fusion.apis import init_model
+    from incomplete_fusion.engine.data_root import rebase_data_root, stale_data_root
     from incomplete_fusion.visualization import subset_prediction_panel
 
     model = init_model(config_path, checkpoint)
     cfg = model.cfg
     init_default_scope(cfg.default_scope)  # the dataset's pipeline resolves names there
-    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    # outside a Runner, do what the loops do: the run's data_root (the panel binds)
+    dataset = DATASETS.build(rebase_data_root(cfg.test_dataloader, stale_data_root(cfg))['dataset'])
     names = [s['name'] for s in cfg.modality_specs]
     subset_prediction_panel(model, dataset, cfg.modality_specs, out_file,
                             indices=range(min(2, len(dataset))),
