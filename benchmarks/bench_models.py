@@ -21,9 +21,11 @@ Figures are measured in this one run and printed; nothing is asserted.
         configs/fusionvit/mask2former_dfc2023_semantic.py            # the demo's model
 """
 import argparse
+import atexit
 import json
 import os.path as osp
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,7 +67,9 @@ def measure(args) -> dict:
 
     cfg = compose_config(args.configs[0], args.preset)
     layout = 'dfc2023' if 'DFC2023' in str(cfg.train_dataloader) else 'quadruplet'
-    cfg.data_root = osp.join(tempfile.mkdtemp(), layout)
+    tmp = tempfile.mkdtemp()
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    cfg.data_root = osp.join(tmp, layout)
     generate(layout, cfg.data_root, num_train=max(4, args.batch_size), num_val=2, size=256)
     roots = stale_data_root(cfg)
     mset = modality_set_of(cfg)
