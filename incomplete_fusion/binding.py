@@ -15,12 +15,12 @@ before anything bound it raises :class:`ModalitiesNotBoundError` saying what to 
 so a config without the loops fails at its first sample instead of silently
 running on every declared modality.
 """
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .modalities import ModalitySet
+from .modalities import ModalitySet, ModalitySpec, parse_modalities
 
 BIND_HINT = (
     "Inside a Runner, use this package's loops, which bind the run's top-level "
@@ -65,6 +65,29 @@ class ModalityConsumer:
                 f'{type(self).__name__} was used before the run\'s modalities were bound to '
                 f'it, so it cannot know which modalities are active. {BIND_HINT}')
         return self._modality_set
+
+
+class DeclaredModalities(ModalityConsumer):
+    """A module whose parameters are built for ``modality_specs`` (backbone, heads).
+
+    Its declaration is fixed when the model is built (before any loop binds the run),
+    so it cannot follow a config that redeclares the modalities; binding a run whose
+    declaration differs fails before training, naming the key to fix. The active
+    subset may be anything: absence is read from NaN.
+    """
+
+    def declare(self, modality_specs: Sequence) -> Sequence[ModalitySpec]:
+        self.declared_specs = parse_modalities(modality_specs)
+        return self.declared_specs
+
+    def on_bind(self, modality_set: ModalitySet) -> None:
+        if not modality_set.same_declaration(self.declared_specs):
+            raise ValueError(
+                f'{type(self).__name__} declares '
+                f'{[(s.name, s.channels) for s in self.declared_specs]} but the run declares '
+                f'{[(s.name, s.channels) for s in modality_set.specs]}: set its '
+                '`modality_specs` to the top-level `modality_specs` (a child config that '
+                'redeclares the modalities must pass them to the model too)')
 
 
 def modality_set_of(cfg: Any) -> ModalitySet:

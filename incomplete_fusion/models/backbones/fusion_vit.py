@@ -20,9 +20,8 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
-from incomplete_fusion.binding import ModalityConsumer
-from incomplete_fusion.modalities import (ModalitySet, channel_slices, parse_modalities,
-                                          total_channels)
+from incomplete_fusion.binding import DeclaredModalities
+from incomplete_fusion.modalities import channel_slices, total_channels
 from incomplete_fusion.registry import MODELS
 
 from ..layers.attention import MASKED_ATTENTION_IMPLS, AttentionMasks
@@ -69,7 +68,7 @@ class _Encoded(NamedTuple):
 
 
 @MODELS.register_module()
-class FusionViT(ModalityConsumer, BaseModule):
+class FusionViT(DeclaredModalities, BaseModule):
     """Incomplete-multimodal ViT with fusion tokens (Chen, Zhao & Bruzzone, 2024).
 
     Needs no active set (absence is read from NaN); when a run binds its
@@ -124,7 +123,7 @@ class FusionViT(ModalityConsumer, BaseModule):
                  qkv_bias: bool = True,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(init_cfg=init_cfg)
-        self.specs = parse_modalities(modality_specs)
+        self.specs = self.declare(modality_specs)
         self.names = tuple(s.name for s in self.specs)
         self.slices = channel_slices(self.specs)
         self.in_channels = total_channels(self.specs)
@@ -161,14 +160,6 @@ class FusionViT(ModalityConsumer, BaseModule):
                         modality_attention, rates[i], qkv_bias) for i in range(depth)
         ])
         self.norm = nn.LayerNorm(embed_dims) if final_norm else nn.Identity()
-
-    def on_bind(self, modality_set: ModalitySet) -> None:
-        if not modality_set.same_declaration(self.specs):
-            raise ValueError(
-                f'the backbone declares {[(s.name, s.channels) for s in self.specs]} but the '
-                f'run declares {[(s.name, s.channels) for s in modality_set.specs]}'
-                ': set the model\'s `modality_specs` to the top-level `modality_specs` (a '
-                'child config that redefines the declaration must pass it to the backbone too)')
 
     # ------------------------------------------------------------------ init
     def init_weights(self) -> None:

@@ -1,6 +1,5 @@
 """Self-supervised pretraining: multimodal masking, reconstruction and contrastive heads."""
 from .contrastive_head import CrossAttentionPool, CrossModalContrastiveHead
-from .declaration import DeclaredModalities
 from .losses import dino_cross_entropy, info_nce, masked_reconstruction_loss
 from .masking import MultiModalMaskGenerator
 from .multimae import MultiMAE
@@ -8,7 +7,7 @@ from .reconstruction_head import (ModalityDecoder, MultiModalReconstructionHead,
                                   unpatchify)
 
 __all__ = [
-    'CrossAttentionPool', 'CrossModalContrastiveHead', 'DeclaredModalities',
+    'CrossAttentionPool', 'CrossModalContrastiveHead',
     'MultiModalMaskGenerator', 'MultiMAE', 'ModalityDecoder', 'MultiModalReconstructionHead',
     'dino_cross_entropy', 'info_nce', 'masked_reconstruction_loss', 'patchify', 'unpatchify'
 ]

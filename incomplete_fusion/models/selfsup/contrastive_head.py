@@ -14,7 +14,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from incomplete_fusion.registry import MODELS
-from .declaration import DeclaredModalities
+from incomplete_fusion.binding import DeclaredModalities
 from .losses import dino_cross_entropy, info_nce
 
 VARIANTS = ('infonce', 'dino')

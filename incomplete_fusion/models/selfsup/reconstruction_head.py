@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from incomplete_fusion.modalities import ModalitySpec, channel_slices
 from incomplete_fusion.registry import MODELS
 from ..layers.patch_embed import sincos_2d_position_embedding
-from .declaration import DeclaredModalities
+from incomplete_fusion.binding import DeclaredModalities
 from .losses import RECONSTRUCTION_LOSSES, masked_reconstruction_loss
 
 HEIGHT_NAMES = ('dsm', 'dem', 'height', 'ndsm', 'elevation')
