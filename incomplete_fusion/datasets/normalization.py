@@ -41,6 +41,13 @@ NORM_PRESETS: Dict[str, Optional[dict]] = {
     'quadruplet_s1': dict(clip=(-25.0, 25.0), mean=(-9.02, -15.73), std=(3.58, 3.67)),
     # Quadruplet DEM in metres: clip outliers, per-tile z-score.
     'quadruplet_dem': dict(clip=(-100.0, 5000.0), zscore='tile'),
+    # ISPRS Potsdam/Vaihingen 8-bit false-colour optical (IR-R-G): the constants of
+    # mmseg's own ISPRS configs; convert_isprs writes the train split's statistics to
+    # isprs_meta.json for a dataset-specific norm=dict(mean=..., std=...).
+    'isprs_optical': dict(mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
+    # ISPRS 8-bit nDSM (0 = ground): a fixed affine map to about [-0.5, 3.5]; absolute
+    # height above ground is the information, so no per-tile z-score.
+    'isprs_ndsm': dict(mean=(32.0, ), std=(64.0, )),
     # Categorical maps (Dynamic World): class indices are embedded, never normalised.
     'none': None,
 }
