@@ -60,3 +60,17 @@ def test_per_class_iou_and_f1_on_known_masks():
     assert result['F1.background'] == pytest.approx(100 * 8 / 9, abs=0.01)
     assert result['F1.building'] == pytest.approx(80.0)
     assert result['mIoU'] == pytest.approx((80.0 + 66.67) / 2, abs=0.01)
+
+
+def test_a_class_never_predicted_counts_as_f1_zero_not_as_missing():
+    """Stock mmseg leaves such a class out of mF1 (precision 0/0); that inflates mF1."""
+    metric = PerClassIoUMetric()
+    metric.dataset_meta = dict(classes=('impervious', 'building', 'car'))
+    pred = torch.zeros(2, 4, dtype=torch.long)  # predicts impervious everywhere
+    gt = torch.tensor([[0, 0, 0, 0], [0, 0, 1, 1]])  # no car anywhere
+    metric.process({}, [dict(pred_sem_seg=dict(data=pred[None]), gt_sem_seg=dict(data=gt[None]))])
+    result = metric.compute_metrics(metric.results)
+    assert result['F1.impervious'] == pytest.approx(100 * 2 * 6 / (8 + 6), abs=0.01)
+    assert result['F1.building'] == 0.0
+    assert math.isnan(result['F1.car'])  # absent from labels and predictions: undefined
+    assert result['mFscore'] == pytest.approx((100 * 12 / 14 + 0.0) / 2, abs=0.01)

@@ -24,7 +24,7 @@ from mmseg.datasets import BaseSegDataset
 
 from ..registry import DATASETS
 from .isprs_layout import CLASSES, CLUTTER_INDEX, IGNORE_INDEX, PALETTE
-from .modality_paths import FILE_KEY, ROOT_KEY, DirSpec, ModalityFolders
+from .modality_paths import FILE_KEY, ROOT_KEY, DataNotFoundError, DirSpec, ModalityFolders
 
 LABEL_FOLDERS = dict(full='label', eroded='label_eroded')
 
@@ -88,6 +88,12 @@ class _ISPRSMultimodal(ModalityFolders, BaseSegDataset):
                 warnings.warn(f'{type(self).__name__}: {root} holds converted {city} data')
 
     def load_data_list(self) -> List[dict]:
+        if '://' not in str(self.ann_file) and not osp.isfile(self.ann_file):
+            raise DataNotFoundError(
+                f'{type(self).__name__}: the split list {self.ann_file} does not exist. Convert '
+                f'a release first: `python tools/convert_isprs.py {self.CITY} RELEASE_FOLDER '
+                f'{self.data_root or "OUT"} --whole-tiles val` (docs/data.md, ISPRS), or point '
+                '`data_root` at a converted folder, e.g. --cfg-options data_root=/path/to/data')
         with get_local_path(self.ann_file, backend_args=self.backend_args) as local:
             with open(local) as f:
                 entries = [line.strip() for line in f if line.strip()]

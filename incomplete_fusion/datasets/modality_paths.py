@@ -58,21 +58,6 @@ def require_data(dataset, layout: Optional[str], paths: Mapping[str, str]) -> No
             'data_root=/path/to/data')
 
 
-def resolve_modality_dirs(base: str, modality_dirs: Mapping[str, DirSpec]) -> Dict[str, str]:
-    """Pick, per modality, the first candidate folder that exists under ``base``.
-
-    A modality may list alternatives (``dsm=('dsm', 'height')``: both names occur
-    in copies of DFC2023). If none exists the first name is kept, so every file of
-    that modality counts as missing.
-    """
-    resolved = {}
-    for name, candidates in modality_dirs.items():
-        candidates = candidate_folders(candidates, name)
-        existing = [c for c in candidates if osp.isdir(osp.join(base, c))]
-        resolved[name] = osp.join(base, existing[0] if existing else candidates[0])
-    return resolved
-
-
 def candidate_folders(spec: Optional[DirSpec], name: str) -> List[str]:
     """Folder names a modality may use: ``spec`` (one or a list), default its own name."""
     candidates = [name] if spec is None else [spec] if isinstance(spec, str) else list(spec)

@@ -1,2 +1,2 @@
 """Models: backbones, necks, layers, data preprocessors, self-supervised parts."""
-from . import backbones, data_preprocessors, layers, necks, selfsup  # noqa: F401
+from . import backbones, data_preprocessors, layers, necks, segmentors, selfsup  # noqa: F401

@@ -11,6 +11,8 @@ num_classes = 2
 num_queries = 2
 
 model = dict(
+    # the stock EncoderDecoder, with slide inference that works for Mask2Former
+    type='FusionEncoderDecoder',
     # Normalisation is per modality in LoadMultimodalImages; this one stacks, pads
     # with NaN (= missing), NaNs the inactive modalities and refuses mean/std.
     data_preprocessor=dict(

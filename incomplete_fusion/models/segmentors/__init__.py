@@ -1,0 +1,4 @@
+"""Segmentors."""
+from .encoder_decoder import FusionEncoderDecoder
+
+__all__ = ['FusionEncoderDecoder']
