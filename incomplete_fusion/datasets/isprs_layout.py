@@ -104,6 +104,17 @@ class CityLayout:
 
 
 _IMG = r'\.tiff?$'
+
+
+def _label_sources(stem: str, folder: str, eroded_folder: str, template: str,
+                   folders: Optional[Tuple[str, ...]] = None) -> Dict[str, SourceSpec]:
+    """The full and the eroded (``_noBoundary``) label rasters of a city."""
+    return dict(
+        label=SourceSpec('label', (stem + _IMG, ), folder, template + '.tif', folders=folders,
+                         is_label=True),
+        label_eroded=SourceSpec('label_eroded', (stem + '_noBoundary' + _IMG, ), eroded_folder,
+                                template + '_noBoundary.tif', is_label=True))
+
 _NDSM_EXT = r'\.(jpe?g|tiff?|png)$'
 _P = r'(?P<a>\d+)_(?P<b>\d+)'
 _V = r'area(?P<area>\d+)'
@@ -123,12 +134,8 @@ POTSDAM = CityLayout(
                                     rf'^dsm_potsdam_{_P}_normali[sz]ed(_\w+)?{_NDSM_EXT}'),
                            '1_DSM_normalisation',
                            'dsm_potsdam_{a:02d}_{b:02d}_normalized_lastools.jpg'),
-        'label': SourceSpec('label', (rf'^top_potsdam_{_P}_label{_IMG}', ), '5_Labels_all',
-                            'top_potsdam_{a}_{b}_label.tif', is_label=True),
-        'label_eroded': SourceSpec('label_eroded',
-                                   (rf'^top_potsdam_{_P}_label_noBoundary{_IMG}', ),
-                                   '5_Labels_all_noBoundary',
-                                   'top_potsdam_{a}_{b}_label_noBoundary.tif', is_label=True),
+        **_label_sources(rf'^top_potsdam_{_P}_label', '5_Labels_all', '5_Labels_all_noBoundary',
+                         'top_potsdam_{a}_{b}_label'),
     },
     recipes={
         'rgir': Recipe(('rgbir', ), (4, 1, 2), 'false colour IR-R-G from RGBIR bands 4, 1, 2'),
@@ -159,14 +166,10 @@ VAIHINGEN = CityLayout(
         'ndsm': SourceSpec('ndsm', (rf'^dsm_09cm_matching_{_V}_normali[sz]ed(_\w+)?{_NDSM_EXT}',
                                     rf'^n_?dsm_09cm_matching_{_V}{_NDSM_EXT}'), 'ndsm',
                            'dsm_09cm_matching_area{area}_normalized.jpg'),
-        'label': SourceSpec('label', (rf'^top_mosaic_09cm_{_V}{_IMG}', ), 'gts_for_participants',
-                            'top_mosaic_09cm_area{area}.tif',
-                            folders=(r'^(?!.*(eroded|noboundary)).*(gts|ground_?truth|label)', ),
-                            is_label=True),
-        'label_eroded': SourceSpec('label_eroded',
-                                   (rf'^top_mosaic_09cm_{_V}_noBoundary{_IMG}', ),
-                                   'gts_eroded_for_participants',
-                                   'top_mosaic_09cm_area{area}_noBoundary.tif', is_label=True),
+        # the full labels share the TOP's file names: the folder tells them apart
+        **_label_sources(rf'^top_mosaic_09cm_{_V}', 'gts_for_participants',
+                         'gts_eroded_for_participants', 'top_mosaic_09cm_area{area}',
+                         folders=(r'^(?!.*(eroded|noboundary)).*(gts|ground_?truth|label)', )),
     },
     recipes={
         'rgir': Recipe(('top', ), (1, 2, 3), 'false colour IR-R-G, the TOP as released'),
