@@ -5,15 +5,18 @@ absolute times across machines. Default run: about 2-3 minutes on 2 CPU cores.
 
     python benchmarks/bench_backbone.py                # all sections, 2 threads
     python benchmarks/bench_backbone.py --sections attention --threads 4
+    python benchmarks/bench_backbone.py --sections attention backbone --impls block_sparse flex
 
 Sections:
   matmul     this machine's fp32 matmul throughput (GFLOP/s), the reference for
              the backbone's achieved fraction;
   attention  the masked self-attention op alone (q, k, v -> out), forward +
-             backward, block-sparse vs the dense oracle (SDPA + boolean mask),
-             batch 8, 256^2 (L = 256 tokens per modality), 3 and 4 modalities;
+             backward, each of --impls (default block-sparse; + flex: torch's
+             eager reference on CPU, compiled on CUDA) vs the dense
+             oracle (SDPA + boolean mask), batch 8, 256^2 (L = 256 tokens per
+             modality), 3 and 4 modalities;
   backbone   whole ViT-T backbone forward + backward throughput (img/s), batch 8,
-             256^2, 3 modalities, block-sparse vs dense attention;
+             256^2, 3 modalities, each of --impls and dense attention;
   subsets    inference forward time with 1, 2, 3 of 3 modalities present
              (absent for the whole batch), relative to all present, and the
              achieved fraction of the matmul throughput.
@@ -28,8 +31,8 @@ from mmengine.logging import MMLogger
 from torch.utils.flop_counter import FlopCounterMode
 
 from incomplete_fusion.models.backbones import FusionViT
-from incomplete_fusion.models.layers import (AttentionMasks, block_sparse_masked_attention,
-                                             dense_masked_attention)
+from incomplete_fusion.models.layers import AttentionMasks
+from incomplete_fusion.models.layers.attention import ATTENTION_IMPLS
 
 SPECS3 = [dict(name='rgb', channels=3), dict(name='sar', channels=1), dict(name='dsm', channels=1)]
 SPECS4 = SPECS3 + [dict(name='dw', channels=1, kind='categorical', num_classes=9)]
@@ -65,7 +68,7 @@ def bench_matmul(repeats: int) -> float:
     return gflops
 
 
-def bench_attention(batch: int, tokens: int, repeats: int) -> None:
+def bench_attention(batch: int, tokens: int, repeats: int, impls=('block_sparse',)) -> None:
     heads, head_dims = 3, 64  # ViT-T
     for num_modalities in (3, 4):
         k_blocks = num_modalities + 1
@@ -82,12 +85,13 @@ def bench_attention(batch: int, tokens: int, repeats: int) -> None:
                 q, k, v = qkv.unbind(3)
                 fn(q, k, v, masks).sum().backward()
 
-            results = compare({'block_sparse': lambda: step(block_sparse_masked_attention),
-                               'dense': lambda: step(dense_masked_attention)}, repeats)
-            print(f'[attention] M={num_modalities} {label:34s} fwd+bwd: block-sparse '
-                  f'{results["block_sparse"] * 1e3:7.1f} ms, dense oracle {results["dense"] * 1e3:7.1f} ms'
-                  f' -> speed-up {results["dense"] / results["block_sparse"]:.2f}x '
-                  f'(dense/sparse score-FLOP ratio {(k_blocks**2) / (2 * num_modalities + 1):.2f})')
+            results = compare({impl: (lambda fn=ATTENTION_IMPLS[impl]: step(fn))
+                               for impl in (*impls, 'dense')}, repeats)
+            for impl in impls:
+                print(f'[attention] M={num_modalities} {label:34s} fwd+bwd: {impl} '
+                      f'{results[impl] * 1e3:7.1f} ms, dense oracle {results["dense"] * 1e3:7.1f} ms'
+                      f' -> speed-up {results["dense"] / results[impl]:.2f}x '
+                      f'(dense/sparse score-FLOP ratio {(k_blocks**2) / (2 * num_modalities + 1):.2f})')
 
 
 def make_backbone(impl: str) -> FusionViT:
@@ -97,9 +101,9 @@ def make_backbone(impl: str) -> FusionViT:
     return model
 
 
-def bench_backbone(batch: int, size: int, repeats: int) -> None:
+def bench_backbone(batch: int, size: int, repeats: int, impls=('block_sparse',)) -> None:
     x = torch.randn(batch, 5, size, size)
-    models = {impl: make_backbone(impl).train() for impl in ('block_sparse', 'dense')}
+    models = {impl: make_backbone(impl).train() for impl in (*impls, 'dense')}
 
     def step(model):
         model.zero_grad(set_to_none=True)
@@ -109,7 +113,8 @@ def bench_backbone(batch: int, size: int, repeats: int) -> None:
     for impl, seconds in results.items():
         print(f'[backbone] ViT-T 3 modalities fwd+bwd {impl:12s}: {seconds:6.2f} s/iter '
               f'= {batch / seconds:5.2f} img/s')
-    print(f'[backbone] block-sparse speed-up over dense: {results["dense"] / results["block_sparse"]:.2f}x')
+    for impl in impls:
+        print(f'[backbone] {impl} speed-up over dense: {results["dense"] / results[impl]:.2f}x')
 
 
 def bench_subsets(batch: int, size: int, repeats: int, gflops: float) -> None:
@@ -153,6 +158,9 @@ def main() -> None:
     parser.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
                         help='cpu: process CPU time, for a CPU shared with other jobs '
                         '(use with --threads 1: OpenMP spin-waits would count otherwise)')
+    parser.add_argument('--impls', nargs='+', default=['block_sparse'],
+                        choices=['block_sparse', 'flex', 'auto'],
+                        help='attention implementations compared with the dense oracle')
     parser.add_argument('--sections', nargs='+', default=['matmul', 'attention', 'backbone', 'subsets'],
                         choices=['matmul', 'attention', 'backbone', 'subsets'])
     args = parser.parse_args()
@@ -164,9 +172,9 @@ def main() -> None:
           f'best of {args.repeats} interleaved runs, {args.clock} clock')
     gflops = bench_matmul(5) if 'matmul' in args.sections or 'subsets' in args.sections else None
     if 'attention' in args.sections:
-        bench_attention(args.batch, (args.size // 16)**2, args.repeats)
+        bench_attention(args.batch, (args.size // 16)**2, args.repeats, args.impls)
     if 'backbone' in args.sections:
-        bench_backbone(args.batch, args.size, args.repeats)
+        bench_backbone(args.batch, args.size, args.repeats, args.impls)
     if 'subsets' in args.sections:
         bench_subsets(args.batch, args.size, args.repeats, gflops)
 

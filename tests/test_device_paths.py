@@ -32,13 +32,18 @@ REL_TOL = {torch.float32: 1e-4, torch.bfloat16: 5e-2}
 
 
 @pytest.fixture(autouse=True, scope='module')
-def _one_cpu_thread():
-    """Tiny tensors gain nothing from a second thread, and on a loaded machine its
-    OpenMP spin-waits made these tests ~30x slower (measured)."""
-    threads = torch.get_num_threads()
+def _exact_float32_one_cpu_thread():
+    """No TF32 on CUDA (cuDNN convolutions default to it; its ~1e-3 error in the
+    patch embedding is not what the float32 tolerance is about), and one CPU thread:
+    tiny tensors gain nothing from a second one, and on a loaded machine its OpenMP
+    spin-waits made these tests ~30x slower (measured)."""
+    saved = (torch.get_num_threads(), torch.backends.cudnn.allow_tf32,
+             torch.backends.cuda.matmul.allow_tf32)
     torch.set_num_threads(1)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     yield
-    torch.set_num_threads(threads)
+    torch.set_num_threads(saved[0])
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved[1:]
 
 
 def require(impl: str, device: str) -> None:

@@ -28,6 +28,7 @@ compile is a warm-up, not timed), on CPU without measuring (``block_sparse``,
 the fastest there: see ``docs/backbone.md``). A candidate that fails (e.g. no
 Triton) is left out with a warning.
 """
+import functools
 import time
 import warnings
 from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
@@ -50,19 +51,23 @@ _compiled: Optional[Callable] = None
 
 def flex_support(device: torch.device) -> Tuple[bool, str]:
     """Whether :func:`flex_masked_attention` runs on ``device``, and how (or why not)."""
-    device = torch.device(device)
+    return _flex_support(torch.device(device).type)
+
+
+@functools.lru_cache(maxsize=None)
+def _flex_support(device_type: str) -> Tuple[bool, str]:
     if flex_attention is None:
         return False, f'torch {torch.__version__} has no torch.nn.attention.flex_attention'
     if not torch._dynamo.is_dynamo_supported():
         return False, 'flex_attention needs dynamo, which this Python/torch does not support'
-    if device.type == 'cuda':
+    if device_type == 'cuda':
         from torch.utils._triton import has_triton
         if not has_triton():
             return False, 'compiled flex_attention on CUDA needs Triton, which is not installed'
         return True, 'compiled (fused Triton kernels)'
-    if device.type == 'cpu':
+    if device_type == 'cpu':
         return True, 'eager reference (unfused; compiled CPU flex has no backward in torch 2.9)'
-    return False, f'flex_attention is not set up for device type {device.type!r} here'
+    return False, f'flex_attention is not set up for device type {device_type!r} here'
 
 
 def _kernel(device: torch.device) -> Callable:
