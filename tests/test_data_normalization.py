@@ -106,6 +106,8 @@ RAW = {  # inside every clip range, so normalize -> denormalize is the identity
     'quadruplet_s2': (500.0, 900.0, 2000.0, 3000.0),
     'quadruplet_s1': (-12.0, -20.0),
     'quadruplet_dem': (250.0, ),
+    'isprs_optical': (40.0, 120.0, 230.0),
+    'isprs_ndsm': (90.0, ),
     'none': (4.0, ),
 }
 
