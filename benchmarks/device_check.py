@@ -248,6 +248,8 @@ def summarise(report: dict) -> None:
     for key in ('env', 'tests'):
         print(f'{key}: {steps.get(key)}')
     backbone = steps.get('backbone', {})
+    if 'error' in backbone or backbone.get('errors'):
+        print(f"backbone: {backbone.get('error') or backbone['errors']}")
     for label, row in backbone.get('img_per_s', {}).items():
         print(f"backbone ViT-T fwd+bwd {label}, batch {backbone['batch']}, {backbone['size']}^2, "
               'img/s: ' + ', '.join(f'{impl} {ips}' for impl, ips in row.items()))
