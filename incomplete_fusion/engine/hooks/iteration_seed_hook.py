@@ -7,12 +7,21 @@ states with the checkpoint would not cover DDP (mmengine saves on rank 0 only).
 Making the draws of iteration ``i`` depend only on ``(seed, i, rank)`` makes a resumed
 run draw exactly what the uninterrupted one drew, on any number of ranks.
 
-Data loading in dataloader workers is already exact on resume (mmengine replays the
-sampler and the workers' generators are seeded per worker). With ``num_workers=0``
-the transforms run in the main process and draw between iterations; they are seeded
-here too (``after_train_iter`` seeds the draws of the next batch), but mmengine
-replays the skipped batches back to back on resume, so the FIRST batch after a resume
-can still differ there: use ``num_workers >= 1`` for bit-exact resume.
+Data loading:
+
+* ``num_workers >= 1``: the transforms draw in the workers, which mmengine seeds per
+  worker; on resume mmengine's ``IterBasedTrainLoop`` replays the skipped batches
+  (``next()`` on the loader ``iter`` times), so the workers' generators reach the
+  same state as in the uninterrupted run.
+* ``num_workers == 0``: the transforms draw in the main process. mmengine replays the
+  skipped batches back to back, after ``before_train_epoch`` and with no hook in
+  between, so seeding in ``after_train_iter`` alone left the first batch after a
+  resume drawn from another state (measured: other flips with seed 1). The hook
+  therefore wraps ``IterBasedTrainLoop.dataloader_iterator`` in ``before_train``: the
+  ``n``-th batch fetched (replayed or not) is loaded right after seeding with
+  ``(seed, n, rank)``, so it is the same batch in both runs.
+* Epoch-based loops (which mmengine resumes at an epoch boundary, without replay)
+  are seeded in ``before_train_epoch`` and ``after_train_iter`` for the next batch.
 """
 import random
 from typing import Optional
@@ -25,6 +34,7 @@ from mmengine.hooks import Hook
 from ...registry import HOOKS
 
 _STREAM_TAG = 0x69746572  # 'iter': never coincides with another consumer's streams
+MODEL_STREAM, DATA_STREAM = 0, 1
 
 
 def iteration_seed(seed: int, iteration: int, rank: int, stream: int = 0) -> int:
@@ -40,9 +50,28 @@ def seed_everything(value: int) -> None:
     random.seed(value)
 
 
+class SeededBatches:
+    """Iterator wrapper: seed with ``(seed, n, rank)`` before fetching the ``n``-th batch."""
+
+    def __init__(self, iterator, seed: int, rank: int) -> None:
+        self.iterator, self.seed, self.rank = iterator, seed, rank
+        self.fetched = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        seed_everything(iteration_seed(self.seed, self.fetched, self.rank, DATA_STREAM))
+        self.fetched += 1
+        return next(self.iterator)
+
+    def __getattr__(self, name):  # the wrapped iterator's own attributes (_dataloader, ...)
+        return getattr(self.__dict__['iterator'], name)
+
+
 @HOOKS.register_module()
 class IterationSeedHook(Hook):
-    """Reseed torch, NumPy and ``random`` before each training iteration.
+    """Reseed torch, NumPy and ``random`` before each training iteration and batch load.
 
     Args:
         seed: base seed; ``None`` takes the runner's (``randomness.seed``, which
@@ -53,14 +82,30 @@ class IterationSeedHook(Hook):
 
     def __init__(self, seed: Optional[int] = None) -> None:
         self.seed = seed
+        self._wrapped = False
 
     def _seed(self, runner) -> int:
         seed = self.seed if self.seed is not None else getattr(runner, 'seed', None)
         return 0 if seed is None else int(seed)
 
+    def before_train(self, runner) -> None:
+        loop = runner.train_loop
+        iterator = getattr(loop, 'dataloader_iterator', None)
+        self._wrapped = iterator is not None
+        if self._wrapped and not isinstance(iterator, SeededBatches):
+            # fetch n is batch n, whether trained on or replayed by a resume
+            loop.dataloader_iterator = SeededBatches(iterator, self._seed(runner), get_rank())
+
+    def before_train_epoch(self, runner) -> None:
+        if not self._wrapped:  # epoch-based: the epoch's first batch is loaded next
+            seed_everything(iteration_seed(self._seed(runner), runner.iter, get_rank(),
+                                           DATA_STREAM))
+
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
-        seed_everything(iteration_seed(self._seed(runner), runner.iter, get_rank(), 0))
+        seed_everything(iteration_seed(self._seed(runner), runner.iter, get_rank(),
+                                       MODEL_STREAM))
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        # the next batch is loaded now when there are no workers
-        seed_everything(iteration_seed(self._seed(runner), runner.iter, get_rank(), 1))
+        if not self._wrapped:  # epoch-based: the next batch is loaded now (no workers)
+            seed_everything(iteration_seed(self._seed(runner), runner.iter + 1, get_rank(),
+                                           DATA_STREAM))
