@@ -11,7 +11,7 @@ that fails or hangs costs only itself. Steps:
 
   env       torch/mmcv versions, the device, whether flex_attention runs there and
             whether mmcv's MultiScaleDeformableAttention (a compiled op) runs there;
-  tests     tests/test_device_paths.py (its CUDA cases run where a device is);
+  tests     tests/test_device_paths.py, tests/test_device_models.py (their CUDA cases run where a device is);
   backbone  ViT-T FusionViT fwd+bwd img/s per attention implementation, float32
             and bf16 autocast, and what ``attention_impl='auto'`` measured and chose;
   model     per config (device_check_models.py: Config.fromfile + MODELS.build,
@@ -109,7 +109,7 @@ def step_env(args, _):
 
 
 def step_tests(args, timeout):
-    command = [sys.executable, '-m', 'pytest', 'tests/test_device_paths.py', '-q', '-rfEs',
+    command = [sys.executable, '-m', 'pytest', 'tests/test_device_paths.py', 'tests/test_device_models.py', '-q', '-rfEs',
                '-p', 'no:cacheprovider']
     start = time.perf_counter()
     try:
