@@ -109,8 +109,8 @@ def step_env(args, _):
 
 
 def step_tests(args, timeout):
-    command = [sys.executable, '-m', 'pytest', 'tests/test_device_paths.py', 'tests/test_device_models.py', '-q', '-rfEs',
-               '-p', 'no:cacheprovider']
+    command = [sys.executable, '-m', 'pytest', 'tests/test_device_paths.py',
+               'tests/test_device_models.py', '-q', '-rfEs', '-p', 'no:cacheprovider']
     start = time.perf_counter()
     try:
         out = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
