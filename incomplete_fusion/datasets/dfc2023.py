@@ -7,6 +7,10 @@ Layout of the release (and of ``python tools/make_synthetic_data.py dfc2023 <dat
     {data_root}/{train,val}/dsm/*.tif      1-band height (some copies: ``height/``)
     {data_root}/annotations/buildings_only_{train,val}.json   COCO, polygons and RLE
 
+Both datasets check the json's segmentations once when they read it
+(:mod:`~incomplete_fusion.datasets.coco_checks`): a flat coordinate list is one polygon;
+short polygons and RLE of another size than the image stop with the file and annotation.
+
 The folder of a modality is its spec name (``dsm`` also accepts ``height``); once the
 run's modalities are bound, every data info carries ``modality_paths`` (active
 modality → file, inactive → ``None``) for
@@ -28,6 +32,7 @@ from mmseg.datasets import BaseSegDataset
 from pycocotools import mask as mask_utils
 
 from ..registry import DATASETS
+from .coco_checks import check_coco_annotations, checked_segmentation
 from .modality_paths import FILE_KEY, ROOT_KEY, DirSpec, ModalityFolders, require_data
 
 # Folder names that copies of the release use besides the modality's own name.
@@ -36,7 +41,13 @@ LAYOUT = 'dfc2023'  # tools/make_synthetic_data.py writes this layout
 
 
 def segmentation_to_mask(segmentation, height: int, width: int) -> np.ndarray:
-    """Binary mask (H, W) uint8 of a COCO segmentation: polygons, RLE or uncompressed RLE."""
+    """Binary mask (H, W) uint8 of a COCO segmentation: polygons, RLE or uncompressed RLE.
+
+    Takes the forms :func:`~incomplete_fusion.datasets.coco_checks.checked_segmentation`
+    returns (an empty list or ``None``: no pixel).
+    """
+    if not segmentation:
+        return np.zeros((height, width), np.uint8)
     if isinstance(segmentation, list):
         rles = mask_utils.frPyObjects(segmentation, height, width)
         rle = mask_utils.merge(rles)
@@ -77,6 +88,10 @@ class DFC2023InstanceDataset(ModalityFolders, CocoDataset):
         super().__init__(*args, ann_file=ann_file, data_prefix=data_prefix, **kwargs)
 
     def parse_data_info(self, raw_data_info: dict):
+        image = raw_data_info['raw_img_info']
+        for ann in raw_data_info['raw_ann_info']:  # once per annotation, when the json is read
+            if 'segmentation' in ann:
+                ann['segmentation'] = checked_segmentation(ann, image, self.ann_file)
         data_info = super().parse_data_info(raw_data_info)
         data_info[ROOT_KEY] = self.data_prefix['img']
         data_info[FILE_KEY] = raw_data_info['raw_img_info']['file_name']
@@ -138,6 +153,7 @@ class DFC2023BuildingSegDataset(ModalityFolders, BaseSegDataset):
             with open(local, 'rb') as f:
                 raw = f.read()
         coco = json.loads(raw)
+        check_coco_annotations(coco.get('annotations', []), coco['images'], self.ann_file)
         digest = hashlib.sha1(raw).hexdigest()
         cache = self._cache_dir(self.ann_file, digest)
         try:
