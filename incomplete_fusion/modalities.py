@@ -10,6 +10,10 @@ from itertools import combinations
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 KINDS = ('continuous', 'categorical')
+# What a modality's values are (``ModalitySpec.units``); the value check of each is in
+# ``incomplete_fusion.datasets.value_checks`` (docs/real_data.md).
+UNITS = ('amplitude', 'power', 'db', 'reflectance', 'reflectance_10000', 'dn8', 'metres',
+         'classes')
 
 
 class UnknownModalityError(ValueError):
@@ -29,6 +33,16 @@ class ModalitySpec:
         norm: normalisation preset name or explicit statistics (see
             ``incomplete_fusion.datasets.transforms``); ``None`` keeps raw values.
         nodata: value treated as missing, overriding the file's own nodata.
+        units: what the file's values are, one of :data:`UNITS` (``'amplitude'``,
+            ``'power'`` or ``'db'`` = 10·log10 power for SAR; ``'reflectance'`` (1 =
+            100 %) or ``'reflectance_10000'``; ``'dn8'`` 8-bit digital numbers;
+            ``'metres'``; ``'classes'`` = codes ``0..num_classes-1``). Declared units
+            are checked against the ``norm`` preset when the run is bound and against
+            each file's values on first read; ``None`` checks nothing.
+        bands: 1-based band indexes of the file to read (as GDAL), one per channel;
+            ``None`` reads all bands (their count must equal ``channels``).
+        convert: with ``units`` that differ from those the ``norm`` preset expects,
+            convert the values (e.g. dB → amplitude) instead of failing.
     """
 
     name: str
@@ -37,6 +51,9 @@ class ModalitySpec:
     num_classes: Optional[int] = None
     norm: Union[str, Mapping, None] = None
     nodata: Optional[float] = None
+    units: Optional[str] = None
+    bands: Optional[Sequence[int]] = None
+    convert: bool = False
 
     def __post_init__(self):
         if not self.name or not isinstance(self.name, str):
@@ -50,6 +67,29 @@ class ModalitySpec:
                 raise ValueError(f'categorical modality {self.name!r} needs num_classes >= 2')
             if self.channels != 1:
                 raise ValueError(f'categorical modality {self.name!r} must have 1 channel')
+        self._check_units_and_bands()
+
+    def _check_units_and_bands(self):
+        if self.units is not None:
+            if self.units not in UNITS:
+                raise ValueError(f'modality {self.name!r}: units must be one of {UNITS}, '
+                                 f'got {self.units!r}')
+            if (self.units == 'classes') != self.is_categorical:
+                raise ValueError(f"modality {self.name!r}: units='classes' is for, and the "
+                                 'only units of, a categorical modality')
+        elif self.convert:
+            raise ValueError(f'modality {self.name!r}: convert=True needs the file\'s units')
+        if self.bands is not None:
+            if isinstance(self.bands, (int, str)) or not isinstance(self.bands, Iterable):
+                raise ValueError(f'modality {self.name!r}: bands must be a list of 1-based '
+                                 f'band indexes, got {self.bands!r}')
+            bands = tuple(self.bands)
+            if len(bands) != int(self.channels) or not all(
+                    isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in bands):
+                raise ValueError(
+                    f'modality {self.name!r}: bands must be {self.channels} 1-based band '
+                    f'index(es) (as GDAL: the first band is 1), got {list(bands)}')
+            object.__setattr__(self, 'bands', bands)
 
     @property
     def is_categorical(self) -> bool:

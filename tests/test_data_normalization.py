@@ -108,6 +108,10 @@ RAW = {  # inside every clip range, so normalize -> denormalize is the identity
     'quadruplet_dem': (250.0, ),
     'isprs_optical': (40.0, 120.0, 230.0),
     'isprs_ndsm': (90.0, ),
+    's1_db': (-12.0, ),
+    'sar_amplitude': (0.3, ),
+    'sar_power': (0.05, ),
+    'reflectance_10000': (500.0, 900.0, 2000.0, 3000.0),
     'none': (4.0, ),
 }
 

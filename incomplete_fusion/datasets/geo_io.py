@@ -20,6 +20,8 @@ from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from ..modalities import ModalitySpec
+from . import value_checks
+from .value_checks import ComplexRasterError  # noqa: F401  (raised here, re-exported)
 
 
 class ModalityReadError(OSError):
@@ -129,45 +131,99 @@ def _to_float_with_nan(raw: np.ndarray, nodata: Optional[float]) -> np.ndarray:
     return out
 
 
+def band_indexes(path: str, spec: ModalitySpec, count: int) -> list:
+    """The 1-based band indexes of ``path`` (``count`` bands) that ``spec`` reads."""
+    if spec.bands is None:
+        if count != spec.channels:
+            raise ChannelCountError(
+                f'{path}: modality {spec.name!r} expects {spec.channels} channel(s), found '
+                f'{count} band(s); to read some of them, select them in the modality spec, '
+                f'e.g. bands={list(range(count, count - spec.channels, -1))[::-1]} '
+                '(1-based, as GDAL), or per input in tools/infer.py: '
+                f'--input {spec.name}=FILE:{count}')
+        return list(range(1, count + 1))
+    if max(spec.bands) > count:
+        raise ChannelCountError(f'{path}: modality {spec.name!r} selects bands '
+                                f'{list(spec.bands)} (1-based) but the file has {count}')
+    return list(spec.bands)
+
+
 def read_modality(path: str,
                   spec: ModalitySpec,
                   grid: Optional[RasterGrid] = None,
                   window: Optional[Window] = None,
-                  resampling: str = 'bilinear') -> Tuple[np.ndarray, RasterGrid]:
+                  resampling: str = 'bilinear',
+                  check_values: bool = True) -> Tuple[np.ndarray, RasterGrid]:
     """Read one modality file as float32 (H, W, C), nodata → NaN, not normalised.
 
     Args:
         path: the GeoTIFF.
-        spec: its modality spec (channel count, categorical or not, nodata override).
+        spec: its modality spec (channel count, bands, categorical or not, nodata
+            override, units).
         grid: target grid; ``None`` reads the file (or ``window`` of it) on its own grid.
         window: with ``grid=None``, the pixel window of the file to read.
         resampling: rasterio resampling for continuous modalities on another grid;
             categorical modalities always use nearest.
+        check_values: on the first read of a file, check its values against
+            ``spec.units`` (:mod:`.value_checks`; nothing when no units are declared).
 
     Returns:
         The array and the grid it lies on.
 
     Raises:
         ModalityReadError: the file cannot be opened or read (message names the file).
-        ChannelCountError: band count differs from ``spec.channels``.
+        ComplexRasterError: the file is complex-valued.
+        ChannelCountError: band count differs from ``spec.channels`` (no ``bands``),
+            or ``spec.bands`` names a band the file does not have.
+        ValueRangeError: values impossible for, or off the scale of, ``spec.units``.
     """
     with _open(path, spec) as src:
-        if src.count != spec.channels:
-            raise ChannelCountError(
-                f'{path}: modality {spec.name!r} expects {spec.channels} channel(s), '
-                f'found {src.count}')
+        value_checks.check_not_complex(path, spec.name, src.dtypes)
+        indexes = band_indexes(path, spec, src.count)
         nodata = spec.nodata if spec.nodata is not None else src.nodata
+        check = value_checks.needs_check(path, spec) if check_values else None
         try:
             own = RasterGrid.of(src, window)
             if grid is None or grid.same_as(own):
-                raw = src.read(window=window)
-                return _to_float_with_nan(raw, nodata).transpose(1, 2, 0), own
-            return _read_onto(src, spec, grid, nodata, resampling), grid
+                data = _to_float_with_nan(src.read(indexes, window=window), nodata)
+                if check:  # the whole file was read: check it, else a decimated read
+                    _check(src, path, spec, indexes, nodata, check,
+                           data if window is None else None)
+                return data.transpose(1, 2, 0), own
+            if check:
+                _check(src, path, spec, indexes, nodata, check)
+            return _read_onto(src, spec, indexes, grid, nodata, resampling), grid
         except RasterioError as exc:
             raise ModalityReadError(f'cannot read {spec.name!r} file {path}: {exc}') from exc
 
 
-def _read_onto(src, spec: ModalitySpec, grid: RasterGrid, nodata, resampling: str) -> np.ndarray:
+def check_file_values(path: str, spec: ModalitySpec) -> None:
+    """Check a file's values against ``spec.units`` now (decimated read; see
+    :mod:`.value_checks`), e.g. before a scene is tiled; remembered as checked."""
+    key = value_checks.needs_check(path, spec)
+    if key is None:
+        return
+    with _open(path, spec) as src:
+        value_checks.check_not_complex(path, spec.name, src.dtypes)
+        indexes = band_indexes(path, spec, src.count)
+        nodata = spec.nodata if spec.nodata is not None else src.nodata
+        _check(src, path, spec, indexes, nodata, key)
+
+
+def _check(src, path: str, spec: ModalitySpec, indexes: list, nodata, key: tuple,
+           data: Optional[np.ndarray] = None) -> None:
+    """Check the values of ``src`` against ``spec.units``: ``data`` (C, H, W) when the
+    whole file was read, else a decimated read (overviews when it has them)."""
+    if data is None:
+        height, width = value_checks.decimated_shape(src.height, src.width)
+        raw = src.read(indexes, out_shape=(len(indexes), height, width),
+                       resampling=Resampling.nearest)
+        data = _to_float_with_nan(raw, nodata)
+    value_checks.check_values(data, spec, path, src.dtypes[indexes[0] - 1], key=key)
+
+
+def _read_onto(src, spec: ModalitySpec, indexes: list, grid: RasterGrid, nodata,
+               resampling: str) -> np.ndarray:
     """Read only the part of ``src`` covering ``grid`` and resample it onto ``grid``."""
     dst = np.full((spec.channels, grid.height, grid.width), np.nan, dtype=np.float32)
     src_crs = src.crs if src.crs is not None else grid.crs
@@ -187,7 +243,7 @@ def _read_onto(src, spec: ModalitySpec, grid: RasterGrid, nodata, resampling: st
     if col1 <= col0 or row1 <= row0:
         return dst.transpose(1, 2, 0)  # no overlap: all missing
     win = Window(col0, row0, col1 - col0, row1 - row0)
-    source = _to_float_with_nan(src.read(window=win), nodata)
+    source = _to_float_with_nan(src.read(indexes, window=win), nodata)
     method = Resampling.nearest if spec.is_categorical else Resampling[resampling]
     reproject(
         source=source,

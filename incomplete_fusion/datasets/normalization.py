@@ -4,12 +4,21 @@ A :class:`~incomplete_fusion.modalities.ModalitySpec` ``norm`` field is either t
 name of a preset below, an explicit statistics dict, or ``None`` (raw values).
 The statistics dict has these optional keys, applied in this order:
 
-``db``      bool — amplitude → decibel, ``10·log10(x + 1e-7)`` (SAR);
+``db``      ``True`` (= 10) or a factor ``f`` — to decibel, ``f·log10(x + 1e-7)``
+            (SAR; 10 for power, 20 for amplitude in the usual convention);
 ``clip``    ``(low, high)`` — clip to this range;
 ``zscore``  ``'fixed'`` (use ``mean``/``std``), ``'tile'`` (mean/std of the finite
             pixels of this tile, per channel) or ``None``;
 ``mean``    per-channel means (one value or one per channel), for ``'fixed'``;
 ``std``     per-channel standard deviations, for ``'fixed'``.
+
+and two keys that are no step but say what the preset expects (docs/real_data.md):
+
+``units``   the units of the raw values (one of ``modalities.UNITS``; ``None`` =
+            any): a spec declaring other ``units`` fails when bound, unless it
+            opts into ``convert`` (:func:`convert_units`);
+``typical`` ``(low, high)`` in those units: where the median of a file's valid
+            values must lie (a file on another scale stops on first read).
 
 ``zscore`` defaults to ``'fixed'`` when ``mean``/``std`` are given. NaN (missing)
 pixels stay NaN through every step and never enter tile statistics. The preset
@@ -23,37 +32,57 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..modalities import UNITS
+
 DB_EPS = 1e-7
+# Generic SAR statistics in dB (10·log10 of power): land scenes of C-/X-band sensors.
+_SAR_DB = dict(clip=(-30.0, 10.0), mean=(-12.5, ), std=(5.0, ))
 
 NORM_PRESETS: Dict[str, Optional[dict]] = {
     # DFC2023 Track 2 optical (uint8 RGB).
-    'dfc2023_rgb': dict(mean=(81.2, 87.8, 71.9), std=(41.3, 37.1, 37.4)),
-    # DFC2023 SAR amplitude: to dB, clip, fixed z-score.
-    'dfc2023_sar': dict(db=True, clip=(-25.0, 0.0), mean=(-7.945, ), std=(2.777, )),
+    'dfc2023_rgb': dict(mean=(81.2, 87.8, 71.9), std=(41.3, 37.1, 37.4), units='dn8'),
+    # DFC2023 SAR amplitude: to dB (10·log10 of the amplitude), clip, fixed z-score.
+    # Typical: the clip range in amplitude (a file whose median lies outside is not
+    # on this scale, e.g. a uint16 optical image).
+    'dfc2023_sar': dict(db=True, clip=(-25.0, 0.0), mean=(-7.945, ), std=(2.777, ),
+                        units='amplitude', typical=(10 ** -2.5, 1.0)),
     # Height (DSM): per-tile z-score, so absolute terrain height does not matter.
-    'tile_zscore': dict(zscore='tile'),
+    'tile_zscore': dict(zscore='tile', units=None),
     # Quadruplet Sentinel-2 B2, B3, B4, B8 reflectance (uint16, scale 10000).
     'quadruplet_s2': dict(
         clip=(0.0, 10000.0),
         mean=(1353.3, 1265.4, 1269.0, 1976.1),
-        std=(242.1, 290.8, 403.0, 516.8)),
+        std=(242.1, 290.8, 403.0, 516.8),
+        units='reflectance_10000', typical=(10.0, 12000.0)),
     # Quadruplet Sentinel-1 VV, VH already in dB.
-    'quadruplet_s1': dict(clip=(-25.0, 25.0), mean=(-9.02, -15.73), std=(3.58, 3.67)),
+    'quadruplet_s1': dict(clip=(-25.0, 25.0), mean=(-9.02, -15.73), std=(3.58, 3.67),
+                          units='db', typical=(-25.0, 25.0)),
     # Quadruplet DEM in metres: clip outliers, per-tile z-score.
-    'quadruplet_dem': dict(clip=(-100.0, 5000.0), zscore='tile'),
+    'quadruplet_dem': dict(clip=(-100.0, 5000.0), zscore='tile', units='metres'),
     # ISPRS Potsdam/Vaihingen 8-bit false-colour optical (IR-R-G): the constants of
     # mmseg's own ISPRS configs; convert_isprs writes the train split's statistics to
     # isprs_meta.json for a dataset-specific norm=dict(mean=..., std=...).
-    'isprs_optical': dict(mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
+    'isprs_optical': dict(mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375),
+                          units='dn8'),
     # ISPRS 8-bit nDSM (0 = ground): a fixed affine map to about [-0.5, 3.5]; absolute
     # height above ground is the information, so no per-tile z-score.
-    'isprs_ndsm': dict(mean=(32.0, ), std=(64.0, )),
+    'isprs_ndsm': dict(mean=(32.0, ), std=(64.0, ), units='dn8'),
+    # Real products (docs/real_data.md): generic statistics, for fine-tuning.
+    # SAR backscatter in dB (Sentinel-1 GRD σ⁰ as distributed, 10·log10 power).
+    's1_db': dict(_SAR_DB, units='db', typical=(-35.0, 15.0)),
+    # Calibrated SAR amplitude (sqrt of σ⁰/β⁰) and power (σ⁰): to dB, then as s1_db.
+    'sar_amplitude': dict(_SAR_DB, db=20, units='amplitude',
+                          typical=(10 ** (-35 / 20), 10 ** (15 / 20))),
+    'sar_power': dict(_SAR_DB, db=10, units='power', typical=(10 ** -3.5, 10 ** 1.5)),
+    # Optical surface reflectance scaled by 10000 (Sentinel-2 L2A, any band count).
+    'reflectance_10000': dict(clip=(0.0, 10000.0), mean=(1800.0, ), std=(1200.0, ),
+                              units='reflectance_10000', typical=(10.0, 12000.0)),
     # Categorical maps (Dynamic World): class indices are embedded, never normalised.
     'none': None,
 }
 
 NormLike = Union[str, Mapping, None]
-_KEYS = {'db', 'clip', 'zscore', 'mean', 'std'}
+_KEYS = {'db', 'clip', 'zscore', 'mean', 'std', 'units', 'typical'}
 
 
 def resolve_norm(norm: NormLike) -> Optional[dict]:
@@ -72,6 +101,8 @@ def resolve_norm(norm: NormLike) -> Optional[dict]:
     unknown = set(stats) - _KEYS
     if unknown:
         raise KeyError(f'unknown normalisation keys {sorted(unknown)}; allowed: {sorted(_KEYS)}')
+    if stats.get('units') is not None and stats['units'] not in UNITS:
+        raise ValueError(f"norm units must be one of {UNITS} or None, got {stats['units']!r}")
     if stats.get('zscore') not in (None, 'fixed', 'tile'):
         raise ValueError(f"zscore must be 'fixed', 'tile' or None, got {stats['zscore']!r}")
     if ('mean' in stats) != ('std' in stats):
@@ -79,6 +110,45 @@ def resolve_norm(norm: NormLike) -> Optional[dict]:
     if stats.get('zscore') == 'fixed' and 'mean' not in stats:
         raise ValueError("zscore='fixed' needs mean and std")
     return stats
+
+
+def db_factor(stats: Optional[Mapping]) -> Optional[float]:
+    """The factor of a statistics dict's ``db`` step (``True`` = 10), ``None`` without one."""
+    db = (stats or {}).get('db')
+    if db is None or db is False:
+        return None
+    return 10.0 if db is True else float(db)
+
+
+def expected_units(norm: NormLike) -> Optional[str]:
+    """The units a preset (or a statistics dict with ``units``) expects; ``None`` = any."""
+    return (resolve_norm(norm) or {}).get('units')
+
+
+# Conversions between units (opt-in per spec with ``convert=True``): SAR through power.
+_TO_POWER = {'power': lambda x: x, 'amplitude': np.square,
+             'db': lambda x: np.power(10.0, x / 10.0)}
+_FROM_POWER = {'power': lambda x: x, 'amplitude': np.sqrt,
+               'db': lambda x: 10.0 * np.log10(x)}
+_SCALES = {'reflectance': 1.0, 'reflectance_10000': 10000.0}
+
+
+def can_convert(src: str, dst: str) -> bool:
+    return src == dst or (src in _TO_POWER and dst in _FROM_POWER) or (
+        src in _SCALES and dst in _SCALES)
+
+
+def convert_units(values, src: str, dst: str):
+    """Values in units ``src`` → units ``dst`` (dB = 10·log10 power, amplitude = sqrt
+    power; reflectance scales); NaN stays NaN. Raises ``ValueError`` if impossible."""
+    if src == dst:
+        return values
+    if not can_convert(src, dst):
+        raise ValueError(f'cannot convert {src!r} values to {dst!r}')
+    with np.errstate(invalid='ignore', divide='ignore'):
+        if src in _SCALES:
+            return values * np.float32(_SCALES[dst] / _SCALES[src])
+        return _FROM_POWER[dst](_TO_POWER[src](values)).astype(np.float32, copy=False)
 
 
 def _per_channel(values: Union[float, Sequence[float]], channels: int, what: str) -> np.ndarray:
@@ -124,11 +194,12 @@ def _zscore_kind(stats: Mapping) -> Optional[str]:
 def _db_and_clip(out: np.ndarray, stats: Mapping) -> None:
     """The steps before the z-score, in place on a float array."""
     with np.errstate(invalid='ignore', divide='ignore'):
-        if stats.get('db'):
+        factor = db_factor(stats)
+        if factor:
             # Negative amplitudes are invalid: they become NaN via log10.
             out += DB_EPS
             np.log10(out, out=out)
-            out *= 10.0
+            out *= factor
         if stats.get('clip') is not None:
             low, high = stats['clip']
             np.clip(out, low, high, out=out)  # NaN passes through np.clip
@@ -199,6 +270,6 @@ def denormalize(img: np.ndarray, norm: NormLike,
     if zscore is not None:
         out = out * _per_channel(stats['std'], channels, 'std') + _per_channel(
             stats['mean'], channels, 'mean')
-    if stats.get('db'):
-        out = np.power(10.0, out / 10.0) - DB_EPS
+    if db_factor(stats):
+        out = np.power(10.0, out / db_factor(stats)) - DB_EPS
     return np.moveaxis(out, -1, channel_axis).astype(np.float32)

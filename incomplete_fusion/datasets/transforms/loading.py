@@ -10,7 +10,8 @@ from ...binding import ModalityConsumer
 from ...modalities import ModalitySet
 from ...registry import TRANSFORMS
 from ..geo_io import RasterGrid, file_exists, read_modality
-from ..normalization import normalize, resolve_norm
+from ..normalization import convert_units, normalize
+from ..value_checks import check_spec_units, conversion
 
 ACTIVE_KEY = 'active_modalities'
 # Optional keys of a scene window (set by scene inference / reconstruction): read every
@@ -72,13 +73,20 @@ class LoadMultimodalImages(ModalityConsumer, BaseTransform):
         gdal_options: GDAL configuration while reading (default
             :data:`DEFAULT_GDAL_OPTIONS`; ``{}`` for GDAL's defaults, e.g. when
             nodata masks live in sidecar ``.msk`` files).
+        check_values: check each file's values against its spec's ``units`` on its
+            first read (:mod:`~incomplete_fusion.datasets.value_checks`; specs
+            without units are never checked). Units contradicting a spec's ``norm``
+            preset fail when the run is bound; a spec with ``convert=True`` has its
+            values converted to the preset's units before normalising.
     """
 
     def __init__(self,
                  reference: Optional[str] = None,
                  resampling: str = 'bilinear',
                  fallback_shape: Optional[Tuple[int, int]] = None,
-                 gdal_options: Optional[dict] = None):
+                 gdal_options: Optional[dict] = None,
+                 check_values: bool = True):
+        self.check_values = check_values
         self.gdal_options = dict(DEFAULT_GDAL_OPTIONS if gdal_options is None else gdal_options)
         self.reference = reference
         self.resampling = resampling
@@ -87,7 +95,7 @@ class LoadMultimodalImages(ModalityConsumer, BaseTransform):
 
     def on_bind(self, modality_set: ModalitySet) -> None:
         for spec in modality_set.specs:
-            resolve_norm(spec.norm)  # fail before the first sample on a bad preset
+            check_spec_units(spec)  # fail before the first sample on a bad preset/units
         if self.reference is not None:
             modality_set.resolve([self.reference])
 
@@ -123,13 +131,16 @@ class LoadMultimodalImages(ModalityConsumer, BaseTransform):
         grid, inside = self._target_grid(results)
         with rasterio.Env(**self.gdal_options):
             for name in self._reference_order(readable):
-                data, grid = read_modality(paths[name], mset.spec(name), grid,
-                                           resampling=self.resampling)
+                spec = mset.spec(name)
+                data, grid = read_modality(paths[name], spec, grid, resampling=self.resampling,
+                                           check_values=self.check_values)
+                if conversion(spec):
+                    data = convert_units(data, *conversion(spec))
                 if inside is not None:  # no data outside the target grid (before tile stats)
                     outside = np.ones(data.shape[:2], dtype=bool)
                     outside[inside] = False
                     data[outside] = np.nan
-                arrays[name] = normalize(data, mset.spec(name).norm, inplace=True)
+                arrays[name] = normalize(data, spec.norm, inplace=True)
         reference = self._reference_order(readable)[0] if readable else None
 
         if grid is None:
