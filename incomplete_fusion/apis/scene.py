@@ -1,9 +1,11 @@
 """Planning a scene for sliding-window inference: inputs and the reference grid.
 
-Everything here runs on file headers only, so a bad input (unknown modality,
-no CRS, wrong band count, footprints that do not overlap) is reported before a
-model is built or a single tile is read. Pixels are read later, one tile at a
-time, by the config's own test pipeline (:mod:`.scene_pipeline`): its
+Everything here runs on file headers (plus, for specs declaring ``units``, one
+decimated read per file: the value check), so a bad input (unknown modality,
+complex values, no CRS, wrong band count, values impossible for the declared units,
+footprints that do not overlap) is reported before a model is built or a single
+tile is read. Pixels are read later, one tile at a time, by the config's own test
+pipeline (:mod:`.scene_pipeline`): its
 ``LoadMultimodalImages`` reads each tile window of the reference grid, so nodata,
 resampling, GDAL settings and normalisation are those of training and testing.
 
@@ -33,8 +35,8 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError, RasterioError
 from rasterio.warp import calculate_default_transform, transform_bounds
 
-from ..datasets.geo_io import RasterGrid
-from ..datasets.normalization import resolve_norm
+from ..datasets.geo_io import ChannelCountError, RasterGrid, band_indexes, check_file_values
+from ..datasets.value_checks import ComplexRasterError, check_not_complex, check_spec_units
 from ..modalities import ModalitySet, ModalitySpec, SpecLike, UnknownModalityError
 
 PathLike = Union[str, os.PathLike]
@@ -100,9 +102,14 @@ def _inspect(name: str, path: PathLike, spec: ModalitySpec) -> InputRaster:
     try:
         with rasterio.open(path) as src:
             crs, transform = src.crs, src.transform
-            width, height, count = src.width, src.height, src.count
+            width, height, count, dtypes = src.width, src.height, src.count, src.dtypes
     except RasterioError as exc:
         raise SceneInputError(f'modality {name!r}: cannot open {path} as a raster: {exc}') from exc
+    try:  # complex data first: an SLC is also on a rotated/slant grid
+        check_not_complex(path, name, dtypes)
+        band_indexes(path, spec, count)
+    except (ComplexRasterError, ChannelCountError) as exc:
+        raise SceneInputError(str(exc)) from exc
     if crs is None:
         raise SceneInputError(
             f'modality {name!r}: {path} has no CRS (not georeferenced); assign one, '
@@ -117,10 +124,6 @@ def _inspect(name: str, path: PathLike, spec: ModalitySpec) -> InputRaster:
         raise SceneInputError(f'modality {name!r}: {path} has an unknown CRS: {exc}') from exc
     if transform.is_identity:
         raise SceneInputError(f'modality {name!r}: {path} has no geotransform (identity)')
-    if count != spec.channels:
-        raise SceneInputError(
-            f'modality {name!r}: {path} has {count} band(s) but the config declares '
-            f'{spec.channels} channel(s) for {name!r}')
     return InputRaster(name, path, crs, transform, width, height, count)
 
 
@@ -220,8 +223,12 @@ def plan_scene(inputs: Mapping[str, Optional[PathLike]],
 
     Raises:
         UnknownModalityError: a name that the config does not declare.
-        SceneInputError: no input, missing file, no/unknown CRS, band count differing
-            from the spec, footprints not overlapping the reference grid.
+        SceneInputError: no input, missing file, complex values, no/unknown CRS, band
+            count differing from the spec (or its ``bands``), footprints not
+            overlapping the reference grid.
+        ValueRangeError: values impossible for a spec's declared ``units`` (the one
+            pixel read of planning: a decimated read of each file, see
+            :mod:`~incomplete_fusion.datasets.value_checks`).
     """
     mset = as_modality_set(modality_specs, active)
     declared = list(mset.names)
@@ -230,7 +237,7 @@ def plan_scene(inputs: Mapping[str, Optional[PathLike]],
         raise UnknownModalityError(
             f'unknown modality name(s) {unknown}; the config declares {declared}')
     for spec in mset.specs:
-        resolve_norm(spec.norm)
+        check_spec_units(spec)
     active_names = mset.active
     given = {n: p for n, p in inputs.items() if p is not None and os.fspath(p) != ''}
     ignored = tuple(n for n in declared if n in given and n not in active_names)
@@ -238,6 +245,8 @@ def plan_scene(inputs: Mapping[str, Optional[PathLike]],
         n: _inspect(n, given[n], mset.spec(n))
         for n in declared if n in given and n in active_names
     }
+    for name, raster in rasters.items():  # values vs declared units: a decimated read
+        check_file_values(raster.path, mset.spec(name))
     if not rasters:
         raise SceneInputError(
             f'no input file for any active modality (active: {list(active_names)}, '
