@@ -5,9 +5,9 @@
 _base_ = ['../schedules/mask2former_instance_20k.py']
 
 modality_specs = [
-    dict(name='rgb', channels=3, norm='dfc2023_rgb'),
-    dict(name='sar', channels=1, norm='dfc2023_sar'),
-    dict(name='dsm', channels=1, norm='tile_zscore'),
+    dict(name='rgb', channels=3, norm='dfc2023_rgb', units='dn8'),
+    dict(name='sar', channels=1, norm='dfc2023_sar', units='amplitude'),
+    dict(name='dsm', channels=1, norm='tile_zscore', units='metres'),
 ]
 modalities = ['rgb', 'sar', 'dsm']
 model = dict(backbone=dict(modality_specs=modality_specs))

@@ -7,8 +7,8 @@
 _base_ = ['../schedules/mask2former_semantic_20k.py']
 
 modality_specs = [
-    dict(name='rgir', channels=3, norm='isprs_optical'),
-    dict(name='ndsm', channels=1, norm='isprs_ndsm'),
+    dict(name='rgir', channels=3, norm='isprs_optical', units='dn8'),
+    dict(name='ndsm', channels=1, norm='isprs_ndsm', units='dn8'),
 ]
 modalities = ['rgir', 'ndsm']
 crop_size = (512, 512)
