@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from ..binding import bind
+from .geotiff import STRIP_ROWS
 from .merging import InstanceMerger, SemanticMerger
 from .model import default_tile_size, model_task
 from .scene import PathLike, ScenePlan, plan_scene
@@ -92,7 +93,9 @@ def infer_scene(model: torch.nn.Module,
                 scores_path: Optional[PathLike] = None,
                 modality_specs: Optional[Sequence[dict]] = None,
                 active: Optional[Sequence[str]] = None,
-                progress: bool = True) -> SceneResult:
+                progress: bool = True,
+                format: str = 'cog',
+                rows: Optional[Tuple[int, int]] = None) -> SceneResult:
     """Predict a whole scene and write a georeferenced GeoTIFF.
 
     Args:
@@ -121,6 +124,11 @@ def infer_scene(model: torch.nn.Module,
         modality_specs, active: override the model's declared / active modalities
             (the set is bound to the model and the pipeline for this scene).
         progress: show a tqdm bar of tiles done.
+        format: ``'cog'`` (Cloud-Optimized GeoTIFF, default) or ``'gtiff'`` (striped).
+        rows: semantic mode: only output rows ``[a, b)`` (multiples of 16, or ``b`` =
+            the grid height), written as a raster of that window; only the tiles
+            covering them run, and its pixels equal those rows of the whole-scene
+            output (one rank's share of a scene, see :mod:`.distributed`).
 
     Raises:
         SceneInputError / UnknownModalityError: bad inputs, before any compute.
@@ -136,21 +144,29 @@ def infer_scene(model: torch.nn.Module,
     tiles = plan_tiles(plan.grid.height, plan.grid.width, tile_size, overlap)
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    row0, row1 = (0, plan.grid.height) if rows is None else (int(rows[0]), int(rows[1]))
+    if rows is not None:
+        if row0 % STRIP_ROWS or (row1 % STRIP_ROWS and row1 != plan.grid.height) or \
+                not 0 <= row0 < row1 <= plan.grid.height:
+            raise ValueError(f'rows must be multiples of {STRIP_ROWS} inside the grid '
+                             f'(height {plan.grid.height}), got {rows}')
+        tiles = [t for t in tiles if t.y0 < row1 and t.y0 + t.size > row0]
     bind(plan.modality_set, model)
     pipeline = ScenePipeline.from_model(model, plan.modality_set)
 
     model.eval()
     args = (model, plan, tile_size, overlap, out_path)
+    options = dict(format=format, rows=(row0, row1), first_row=tiles[0].y0)
     if task == 'semantic':
-        merger = SemanticMerger(*args, scores_path=scores_path)
+        merger = SemanticMerger(*args, scores_path=scores_path, **options)
     else:
         merger = InstanceMerger(*args, score_thr=score_thr, geojson_path=geojson_path,
-                                max_overlap=max_instance_overlap)
+                                max_overlap=max_instance_overlap, **options)
     run, model_seconds = 0, 0.0
     with merger, tqdm(total=len(tiles), desc='scene tiles', unit='tile',
                       disable=not progress) as bar:
-        rows = _group_rows(tiles)
-        for index, row in enumerate(rows):
+        tile_rows = _group_rows(tiles)
+        for index, row in enumerate(tile_rows):
             for batch in _batches(row, batch_size):
                 loaded = [pipeline.load(plan, t) for t in batch]
                 valid = [np.isfinite(r['img']).any(axis=-1) for r in loaded]
@@ -164,7 +180,7 @@ def infer_scene(model: torch.nn.Module,
                         merger.add(batch[i], sample, valid[i])
                     run += len(todo)
                 bar.update(len(batch))
-            next_y = rows[index + 1][0].y0 if index + 1 < len(rows) else plan.grid.height
+            next_y = tile_rows[index + 1][0].y0 if index + 1 < len(tile_rows) else row1
             merger.flush(next_y)
     return SceneResult(
         path=merger.out.path, task=task, grid=plan.grid, reference_name=plan.reference_name,

@@ -12,7 +12,11 @@
   at once into the GeoJSON (map coordinates of the reference CRS).
   Id raster: 0 background, 1..N instances, 2**32-1 where no input has data.
 
-Every raster goes through :class:`~.geotiff.GeoTiffWriter`.
+Every raster goes through :class:`~.geotiff.GeoTiffWriter` (``format``: COG or
+plain GeoTIFF; class rasters with the dataset's class names and colour table).
+``rows=(a, b)`` (semantic): only output rows ``[a, b)`` are written, to a raster of
+that window; given the tiles covering those rows, in the same order, its pixels
+equal those rows of the whole-scene output (distributed inference, :mod:`.distributed`).
 """
 import json
 import os
@@ -24,7 +28,7 @@ import rasterio.features
 import torch
 
 from .blending import RowBuffer, tile_weight
-from .geotiff import STRIP_ROWS, GeoTiffWriter
+from .geotiff import STRIP_ROWS, GeoTiffWriter, class_colormap
 from .scene import ScenePlan
 from .tiling import Tile
 
@@ -56,28 +60,47 @@ class _Merger:
     dtype = 'uint8'
     nodata = SEMANTIC_NODATA
 
-    def __init__(self, model, plan: ScenePlan, tile_size: int, overlap: int, out_path):
+    def __init__(self, model, plan: ScenePlan, tile_size: int, overlap: int, out_path,
+                 format: str = 'gtiff', rows=None, first_row: int = 0):
         self.model, self.plan = model, plan
         self.tile_size, self.overlap = tile_size, overlap
+        self.format = format
         self.geojson_path = None
         self.scores_path = None
         self.num_instances = 0
-        grid = plan.grid
+        self.rows = tuple(rows) if rows is not None else (0, plan.grid.height)
+        self.first_row = first_row - first_row % STRIP_ROWS  # first row held (window mode)
+        meta = getattr(model, 'dataset_meta', None) or {}
+        self.class_names = list(meta.get('classes', ()))
+        self.palette = meta.get('palette')
         self.valid = self._buffer(1, np.uint8)
-        self.out = GeoTiffWriter(out_path, grid.height, grid.width, 1, self.dtype, crs=grid.crs,
-                                 transform=grid.transform, nodata=self.nodata)
+        self.out = self._writer(out_path, 1, self.dtype, nodata=self.nodata,
+                                **self._class_options())
+
+    def _class_options(self) -> dict:
+        return {}
+
+    def _writer(self, path, count: int, dtype, **options) -> GeoTiffWriter:
+        """A writer of the output window (the whole grid unless ``rows``)."""
+        grid, (row0, row1) = self.plan.grid, self.rows
+        transform = grid.transform * rasterio.Affine.translation(0, row0)
+        return GeoTiffWriter(path, row1 - row0, grid.width, count, dtype, crs=grid.crs,
+                             transform=transform, format=self.format, row_offset=row0,
+                             **options)
 
     def _buffer(self, channels: int, dtype) -> RowBuffer:
         grid = self.plan.grid
-        return RowBuffer(channels, grid.width, grid.height, self.tile_size + STRIP_ROWS, dtype,
-                         STRIP_ROWS)
+        buffer = RowBuffer(channels, grid.width, grid.height, self.tile_size + STRIP_ROWS, dtype,
+                           STRIP_ROWS)
+        buffer.start = self.first_row
+        return buffer
 
     def __enter__(self):
         self.out.__enter__()
         return self
 
     def __exit__(self, *exc):
-        self.out.close()
+        self.out.__exit__(*exc)
 
     @property
     def buffer_bytes(self) -> int:
@@ -94,8 +117,8 @@ class _Merger:
 class SemanticMerger(_Merger):
     """Weighted sum of per-class scores (+ the weight sum) over a strip of rows."""
 
-    def __init__(self, *args, scores_path=None):
-        super().__init__(*args)
+    def __init__(self, *args, scores_path=None, **options):
+        super().__init__(*args, **options)
         self.requested_scores_path = os.fspath(scores_path) if scores_path else None
         self.scores_out: Optional[GeoTiffWriter] = None  # opened once the classes are known
         self.binary = False
@@ -108,8 +131,13 @@ class SemanticMerger(_Merger):
 
     def __exit__(self, *exc):
         if self.scores_out is not None:
-            self.scores_out.close()
+            self.scores_out.__exit__(*exc)
         super().__exit__(*exc)
+
+    def _class_options(self) -> dict:
+        names = self.class_names or None
+        cmap = class_colormap(len(names), self.palette, SEMANTIC_NODATA) if names else None
+        return dict(descriptions=['class'], class_names=names, colormap=cmap)
 
     def _start(self, num_classes: int) -> None:
         if num_classes >= SEMANTIC_NODATA:
@@ -121,8 +149,12 @@ class SemanticMerger(_Merger):
             grid = self.plan.grid
             self.scores_path = self.requested_scores_path
             bands = 1 if self.binary else num_classes
-            self.scores_out = GeoTiffWriter(self.scores_path, grid.height, grid.width, bands,
-                                            'float32', crs=grid.crs, transform=grid.transform)
+            names = [str(n) for n in self.class_names]
+            if len(names) != num_classes:
+                names = [f'class_{k}' for k in range(num_classes)]
+            descriptions = [f'score_{n}' for n in (names[1:] if self.binary else names)]
+            self.scores_out = self._writer(self.scores_path, bands, 'float32',
+                                           descriptions=descriptions)
             self.scores_out.__enter__()
             self.scores_out.write_rows(0, np.full((bands, self.valid.start, grid.width), np.nan,
                                                   dtype=np.float32))
@@ -166,18 +198,22 @@ class InstanceMerger(_Merger):
     nodata = INSTANCE_NODATA
 
     def __init__(self, *args, score_thr: float = 0.5, geojson_path=None,
-                 max_overlap: float = 0.5):
-        super().__init__(*args)
+                 max_overlap: float = 0.5, **options):
+        super().__init__(*args, **options)
+        if self.rows != (0, self.plan.grid.height):
+            raise ValueError('instance outputs cannot be split into row windows (instance ids '
+                             'and duplicates are resolved over the whole scene)')
         self.score_thr, self.max_overlap = score_thr, max_overlap
         self.ids = self._buffer(1, np.uint32)
         root, _ = os.path.splitext(self.out.path)
         self.geojson_path = os.fspath(geojson_path) if geojson_path else root + '.geojson'
-        meta = getattr(self.model, 'dataset_meta', None) or {}
-        self.class_names = list(meta.get('classes', ()))
 
     @property
     def buffer_bytes(self) -> int:
         return self.valid.nbytes + self.ids.nbytes
+
+    def _class_options(self) -> dict:
+        return dict(descriptions=['instance_id'])
 
     def __enter__(self):
         super().__enter__()
