@@ -7,6 +7,10 @@ Example::
         --input rgb=scene_rgb.tif --input sar=scene_sar.tif --out pred.tif
 
 Modalities not given are treated as missing (the model was trained for that).
+``NAME=PATH:BANDS`` reads only some bands of a multi-band file (1-based, as GDAL;
+``--input sar=quadpol.tif:4``, ``--input s2=l2a.tif:2,3,4,8``): the modality
+spec's ``bands`` for this run. Values are checked against the units the config
+declares for each modality before any tile is read (docs/real_data.md).
 Inputs may differ in resolution, extent and CRS; their nodata is missing data.
 The output has the reference grid (default: the finest input's CRS and pixels,
 over the union of the input footprints; see ``--reference``/``--extent``/
@@ -16,18 +20,37 @@ instance polygons in map coordinates. See docs/inference.md.
 """
 import argparse
 import os
+import re
 import sys
 
 from mmengine.config import DictAction
 
 
+_BANDS = re.compile(r'^(?P<path>.+):(?P<bands>\d+(?:,\d+)*)$')
+
+
 def parse_input(text: str):
+    """``NAME=PATH`` or ``NAME=PATH:B1,B2`` → ``(name, path, bands or None)``."""
     if '=' not in text:
-        raise argparse.ArgumentTypeError(f'--input expects NAME=PATH, got {text!r}')
+        raise argparse.ArgumentTypeError(f'--input expects NAME=PATH[:BANDS], got {text!r}')
     name, path = text.split('=', 1)
     if not name:
-        raise argparse.ArgumentTypeError(f'--input expects NAME=PATH, got {text!r}')
-    return name.strip(), path.strip() or None
+        raise argparse.ArgumentTypeError(f'--input expects NAME=PATH[:BANDS], got {text!r}')
+    path, bands = path.strip(), None
+    match = _BANDS.match(path)
+    if match and not os.path.exists(path):
+        path, bands = match['path'], tuple(int(b) for b in match['bands'].split(','))
+    return name.strip(), path or None, bands
+
+
+def with_bands(modality_set, bands):
+    """``modality_set`` with the spec ``bands`` of ``{name: (1-based band, ...)}``."""
+    from dataclasses import replace
+
+    from incomplete_fusion.modalities import ModalitySet
+    specs = tuple(replace(s, bands=bands[s.name]) if s.name in bands else s
+                  for s in modality_set.specs)
+    return ModalitySet(specs, modality_set.active)
 
 
 def parse_args(argv=None):
@@ -36,9 +59,10 @@ def parse_args(argv=None):
     parser.add_argument('config', help='model config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--input', '-i', action='append', type=parse_input, required=True,
-                        metavar='NAME=PATH',
+                        metavar='NAME=PATH[:BANDS]',
                         help='one GeoTIFF per available modality, e.g. --input sar=b.tif '
-                        '(repeat; NAME= with no path marks a modality as missing)')
+                        '(repeat; NAME= with no path marks a modality as missing; '
+                        ':4 or :2,3,4 reads only these bands, 1-based)')
     parser.add_argument('--out', '-o', required=True, help='output GeoTIFF')
     parser.add_argument('--geojson', default=None,
                         help='instance configs: polygon output (default: OUT with .geojson)')
@@ -81,18 +105,26 @@ def main(argv=None):
     from incomplete_fusion.modalities import UnknownModalityError
     from incomplete_fusion.utils.config import load_config
 
-    inputs = {}
-    for name, path in args.input:
+    inputs, bands = {}, {}
+    for name, path, selected in args.input:
         if name in inputs:
             raise SystemExit(f'--input {name}= given twice')
         inputs[name] = path
-    # Plan the scene (validates the inputs against the config) before building the model;
-    # the model and the test pipeline are bound to the same modality set.
+        if selected:
+            bands[name] = selected
+    # Plan the scene (validates the inputs against the config, checks their values
+    # against the declared units) before building the model; the model and the test
+    # pipeline are bound to the same modality set.
     cfg = load_config(args.config, args.cfg_options)
     try:
-        plan = plan_scene(inputs, modality_set_of(cfg), None, args.reference, args.extent,
-                          args.resolution)
-    except (SceneInputError, UnknownModalityError) as exc:
+        mset = modality_set_of(cfg)
+        unknown = sorted(set(bands) - set(mset.names))
+        if unknown:
+            raise UnknownModalityError(f'unknown modality name(s) {unknown}; the config '
+                                       f'declares {list(mset.names)}')
+        plan = plan_scene(inputs, with_bands(mset, bands), None, args.reference,
+                          args.extent, args.resolution)
+    except (SceneInputError, UnknownModalityError, ValueError) as exc:
         raise SystemExit(f'error: {exc}') from exc
     model = init_model(cfg, args.checkpoint, device=args.device)
     result = infer_scene(
