@@ -1,4 +1,6 @@
 """High-level entry points (Python API behind the tools)."""
+from .batch import SceneStatus, infer_scenes, read_manifest, scenes_from_pattern, write_vrt
+from .distributed import assemble_windows, row_windows, start_distributed
 from .geotiff import GeoTiffWriter, write_geotiff
 from .inference import SceneResult, infer_scene
 from .merging import INSTANCE_NODATA, SEMANTIC_NODATA
@@ -13,5 +15,6 @@ __all__ = [
     'SceneResult', 'SEMANTIC_NODATA', 'INSTANCE_NODATA', 'SceneInputError', 'ScenePlan', 'Tile',
     'plan_scene', 'plan_tiles', 'read_tile', 'ReconstructionResult', 'init_pretrain_model',
     'reconstruct_modalities', 'write_reconstructions', 'ScenePipeline', 'GeoTiffWriter',
-    'write_geotiff'
+    'write_geotiff', 'infer_scenes', 'read_manifest', 'scenes_from_pattern', 'write_vrt',
+    'SceneStatus', 'start_distributed', 'row_windows', 'assemble_windows'
 ]

@@ -1,0 +1,261 @@
+"""Many scenes in one run: a manifest or a folder pattern in, a raster per scene and
+one VRT mosaic out; resumable, distributed over ranks (:mod:`.distributed`).
+
+Manifest: CSV (a ``scene`` column, one column per modality; an empty cell = a
+missing modality), JSON or YAML (a list of ``{"scene": name, modality: path}``
+objects, or ``{name: {modality: path}}``). Relative paths are relative to the
+manifest. Pattern: ``"data/{scene}/{modality}.tif"`` (any subset of the
+modality files may exist per scene).
+
+Each scene is planned once (:func:`~.scene.plan_scene`, by the rank that runs
+it); a scene whose inputs are rejected (missing file, corrupt/not a raster, ...)
+or whose inference fails is reported and the others go on. A scene whose output
+exists is skipped (outputs appear only when complete, so an interrupted run
+resumes where it stopped). ``report.json`` lists per scene its status, the
+missing and ignored modalities and the error.
+"""
+import csv
+import glob
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+from xml.sax.saxutils import escape
+
+import rasterio
+
+from .distributed import assemble_windows, barrier, get_dist_info, row_windows
+from .inference import infer_scene
+from .model import model_task
+from .scene import plan_scene
+from .scene_pipeline import model_modality_set
+
+__all__ = ['read_manifest', 'scenes_from_pattern', 'infer_scenes', 'SceneStatus', 'write_vrt']
+
+NAME_KEYS = ('scene', 'name', 'id')
+
+
+@dataclass
+class SceneStatus:
+    """The outcome of one scene: ``done``, ``skipped`` (output existed) or ``failed``."""
+
+    scene: str
+    status: str
+    path: Optional[str] = None
+    missing: Tuple[str, ...] = ()
+    ignored: Tuple[str, ...] = ()
+    error: Optional[str] = None
+    num_tiles: int = 0
+    seconds: float = 0.0
+    inputs: Dict[str, Optional[str]] = field(default_factory=dict)
+    window: Optional[Tuple[int, int, int]] = None  # rows [a, b) of height (one rank's share)
+
+
+def _scene_rows(rows, root: str) -> Dict[str, Dict[str, Optional[str]]]:
+    scenes = {}
+    for i, row in enumerate(rows):
+        row = dict(row)
+        key = next((k for k in NAME_KEYS if k in row), None)
+        name = str(row.pop(key)) if key else f'scene_{i:04d}'
+        if name in scenes:
+            raise ValueError(f'scene {name!r} listed twice in the manifest')
+        scenes[name] = {m: (os.path.join(root, str(p)) if p not in (None, '') else None)
+                        for m, p in row.items()}
+    return scenes
+
+
+def read_manifest(path: str) -> Dict[str, Dict[str, Optional[str]]]:
+    """Scene name → {modality: path or None} from a CSV, JSON or YAML manifest."""
+    root = os.path.dirname(os.path.abspath(path))
+    ext = os.path.splitext(path)[1].lower()
+    with open(path, newline='') as f:
+        if ext == '.csv':
+            return _scene_rows(csv.DictReader(f), root)
+        if ext in ('.yaml', '.yml'):
+            import yaml
+            data = yaml.safe_load(f)
+        elif ext == '.json':
+            data = json.load(f)
+        else:
+            raise ValueError(f'manifest must be .csv, .json or .yaml, got {path}')
+    if isinstance(data, dict) and 'scenes' in data:
+        data = data['scenes']
+    if isinstance(data, dict):
+        data = [dict(v, scene=k) for k, v in data.items()]
+    return _scene_rows(data, root)
+
+
+def scenes_from_pattern(pattern: str,
+                        modalities: Sequence[str]) -> Dict[str, Dict[str, Optional[str]]]:
+    """Scenes of a pattern with ``{scene}`` and ``{modality}`` (e.g.
+    ``data/{scene}/{modality}.tif``): every scene with at least one modality file."""
+    if '{scene}' not in pattern or '{modality}' not in pattern:
+        raise ValueError(f'pattern needs {{scene}} and {{modality}}, got {pattern!r}')
+    scenes: Dict[str, Dict[str, Optional[str]]] = {}
+    for name in modalities:
+        template = pattern.replace('{modality}', name)
+        regex = re.compile(re.escape(template).replace(re.escape('{scene}'), '(?P<scene>.+)') + '$')
+        for path in sorted(glob.glob(template.replace('{scene}', '*'))):
+            match = regex.match(path)
+            if match:
+                scenes.setdefault(match['scene'], {})[name] = path
+    return {s: {m: scenes[s].get(m) for m in modalities} for s in sorted(scenes)}
+
+
+def write_vrt(paths: Sequence[str], out_path: str) -> Tuple[str, List[str]]:
+    """A VRT mosaic of single-band rasters sharing the first one's CRS and pixel size
+    (written as XML, no GDAL tools needed); returns it and the rasters left out."""
+    infos, left_out = [], []
+    for path in paths:
+        with rasterio.open(path) as src:
+            infos.append((path, src.crs, src.transform, src.width, src.height, src.nodata,
+                          src.dtypes[0], src.colormap(1) if src.dtypes[0] == 'uint8' and
+                          src.tags(1).get('CLASS_NAMES') else None, src.descriptions[0]))
+    first = infos[0]
+    res = (first[2].a, first[2].e)
+    kept = [i for i in infos if i[1] == first[1] and (i[2].a, i[2].e) == res]
+    left_out = [i[0] for i in infos if i not in kept]
+    left = min(i[2].c for i in kept)
+    top = max(i[2].f for i in kept)
+    right = max(i[2].c + i[3] * res[0] for i in kept)
+    bottom = min(i[2].f + i[4] * res[1] for i in kept)
+    width, height = round((right - left) / res[0]), round((bottom - top) / res[1])
+    gt = f'{left!r}, {res[0]!r}, 0.0, {top!r}, 0.0, {res[1]!r}'
+    dtype = {'uint8': 'Byte', 'uint32': 'UInt32', 'float32': 'Float32'}[first[6]]
+    folder = os.path.dirname(os.path.abspath(out_path))
+    lines = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">',
+             f'  <SRS>{escape(first[1].to_wkt())}</SRS>', f'  <GeoTransform>{gt}</GeoTransform>',
+             f'  <VRTRasterBand dataType="{dtype}" band="1">']
+    if first[8]:
+        lines.append(f'    <Description>{escape(first[8])}</Description>')
+    if first[5] is not None:
+        lines.append(f'    <NoDataValue>{first[5]!r}</NoDataValue>')
+    if first[7]:
+        lines += ['    <ColorInterp>Palette</ColorInterp>', '    <ColorTable>']
+        lines += [f'      <Entry c1="{c[0]}" c2="{c[1]}" c3="{c[2]}" c4="{c[3]}"/>'
+                  for _, c in sorted(first[7].items())]
+        lines.append('    </ColorTable>')
+    for path, _, t, w, h, nodata, *_ in kept:
+        x0, y0 = round((t.c - left) / res[0]), round((t.f - top) / res[1])
+        rel = os.path.relpath(os.path.abspath(path), folder)
+        lines += ['    <ComplexSource>',
+                  f'      <SourceFilename relativeToVRT="1">{escape(rel)}</SourceFilename>',
+                  '      <SourceBand>1</SourceBand>',
+                  f'      <SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>',
+                  f'      <DstRect xOff="{x0}" yOff="{y0}" xSize="{w}" ySize="{h}"/>']
+        if nodata is not None:
+            lines.append(f'      <NODATA>{nodata!r}</NODATA>')
+        lines.append('    </ComplexSource>')
+    lines += ['  </VRTRasterBand>', '</VRTDataset>', '']
+    with open(out_path, 'w') as f:
+        f.write('\n'.join(lines))
+    return out_path, left_out
+
+
+def _run(model, name, inputs, out, plan_options, infer_options,
+         window_of=None) -> SceneStatus:
+    tic = time.perf_counter()
+    status = SceneStatus(name, 'failed', inputs=dict(inputs))
+    try:
+        plan = plan_scene(inputs, model_modality_set(model), **plan_options)
+        status.missing, status.ignored = plan.missing, plan.ignored
+        rows = None
+        if window_of is not None:
+            rows = window_of(plan.grid.height)
+            status.window = (rows[0], rows[1], plan.grid.height)
+            if rows[0] == rows[1]:
+                status.status = 'empty'
+                return status
+        result = infer_scene(model, plan, out, rows=rows, progress=False, **infer_options)
+    except Exception as exc:  # noqa: BLE001 - one bad scene must not stop the others
+        status.error = f'{type(exc).__name__}: {exc}'
+        return status
+    status.status, status.path, status.num_tiles = 'done', result.path, result.num_tiles
+    status.seconds = time.perf_counter() - tic
+    return status
+
+
+def infer_scenes(model, scenes: Dict[str, Dict[str, Optional[str]]], out_dir: str, *,
+                 resume: bool = True, scores: bool = False, mosaic: Optional[str] = 'mosaic.vrt',
+                 split: str = 'auto', reference=None, extent: str = 'union', resolution=None,
+                 **infer_options) -> List[SceneStatus]:
+    """Predict every scene into ``out_dir/<scene>.tif`` (+ ``<scene>_scores.tif``).
+
+    Under ``torch.distributed`` the pending scenes are dealt to the ranks
+    (``split='scenes'``) or every scene is cut into row windows, one per rank
+    (``'windows'``, semantic models); ``'auto'``: windows when there are fewer
+    pending scenes than ranks. Rank 0 writes ``report.json`` and the mosaic and
+    returns every scene's status (other ranks: their own).
+    ``infer_options``: of :func:`~.inference.infer_scene` (``tile_size``, ``format``...).
+    """
+    rank, world = get_dist_info()
+    os.makedirs(out_dir, exist_ok=True)
+    plan_options = dict(reference=reference, extent=extent, resolution=resolution)
+    outputs = {s: os.path.join(out_dir, f'{s}.tif') for s in scenes}
+    statuses = {s: SceneStatus(s, 'skipped', path=p, inputs=scenes[s])
+                for s, p in outputs.items() if resume and os.path.exists(p)}
+    pending = [s for s in scenes if s not in statuses]
+    if split == 'auto':
+        split = 'windows' if world > 1 and len(pending) < world and \
+            model_task(model) == 'semantic' else 'scenes'
+    mine = {}
+    for i, name in enumerate(pending):
+        score_path = os.path.join(out_dir, f'{name}_scores.tif') if scores else None
+        if split == 'scenes':
+            if i % world == rank:
+                mine[name] = _run(model, name, scenes[name], outputs[name], plan_options,
+                                  dict(infer_options, scores_path=score_path))
+            continue
+        part = os.path.join(out_dir, '.parts', f'{name}.rank{rank}.tif')
+        part_scores = part[:-4] + '_scores.tif' if scores else None
+        mine[name] = _run(model, name, scenes[name], part, plan_options,
+                          dict(infer_options, scores_path=part_scores, format='gtiff'),
+                          lambda height: row_windows(height, world)[rank])
+    if world > 1:
+        gathered = [None] * world
+        import torch.distributed as torch_dist
+        torch_dist.all_gather_object(gathered, mine)
+    else:
+        gathered = [mine]
+    if rank == 0:
+        merged = _merge(gathered, split, outputs, out_dir, scores, infer_options)
+        statuses.update(merged)
+        statuses = {s: statuses[s] for s in scenes}
+        done = [st.path for st in statuses.values() if st.status in ('done', 'skipped')]
+        if mosaic and done:
+            _, left_out = write_vrt(done, os.path.join(out_dir, mosaic))
+            for path in left_out:
+                print(f'mosaic: {path} left out (another CRS or pixel size)')
+        with open(os.path.join(out_dir, 'report.json'), 'w') as f:
+            json.dump([asdict(s) for s in statuses.values()], f, indent=1)
+    if world > 1:
+        barrier()
+    return list(statuses.values()) if rank == 0 else list(mine.values())
+
+
+def _merge(gathered, split, outputs, out_dir, scores, infer_options) -> Dict[str, SceneStatus]:
+    if split == 'scenes':
+        return {n: s for part in gathered for n, s in part.items()}
+    merged = {}
+    for name in gathered[0]:
+        parts = [g[name] for g in gathered]
+        failed = [p for p in parts if p.status == 'failed']
+        if failed:
+            merged[name] = failed[0]
+            continue
+        done = [p for p in parts if p.status == 'done']
+        height = done[0].window[2]
+        fmt = infer_options.get('format', 'cog')
+        windows = [(p.path, p.window[0]) for p in done]
+        status = done[0]
+        status.path = assemble_windows(windows, outputs[name], height, fmt)
+        if scores:
+            assemble_windows([(w[:-4] + '_scores.tif', r) for w, r in windows],
+                             os.path.join(out_dir, f'{name}_scores.tif'), height, fmt)
+        status.num_tiles = sum(p.num_tiles for p in done)
+        status.seconds = max(p.seconds for p in done)
+        status.window = None
+        merged[name] = status
+    return merged
