@@ -119,11 +119,11 @@ _NDSM_EXT = r'\.(jpe?g|tiff?|png)$'
 _P = r'(?P<a>\d+)_(?P<b>\d+)'
 _V = r'area(?P<area>\d+)'
 
-POTSDAM = CityLayout(
-    name='potsdam',
-    tile_format='{a}_{b}',
-    tile_regex=_P,
-    sources={
+# both releases ship the same height products
+_HEIGHT_RECIPES = dict(ndsm=Recipe(('ndsm', ), (1, ), 'normalised DSM, 8-bit as released'),
+                       dsm=Recipe(('dsm', ), (1, ), 'DSM, float32 metres'))
+
+POTSDAM = CityLayout('potsdam', '{a}_{b}', _P, sources={
         'rgbir': SourceSpec('rgbir', (rf'^top_potsdam_{_P}_RGBIR{_IMG}', ), '4_Ortho_RGBIR',
                             'top_potsdam_{a}_{b}_RGBIR.tif'),
         'rgb': SourceSpec('rgb', (rf'^top_potsdam_{_P}_RGB{_IMG}', ), '2_Ortho_RGB',
@@ -141,8 +141,7 @@ POTSDAM = CityLayout(
         'rgir': Recipe(('rgbir', ), (4, 1, 2), 'false colour IR-R-G from RGBIR bands 4, 1, 2'),
         'rgbir': Recipe(('rgbir', ), (1, 2, 3, 4), 'all four bands R, G, B, IR as released'),
         'rgb': Recipe(('rgbir', 'rgb'), (1, 2, 3), 'true colour R, G, B (bands 1-3 of RGBIR)'),
-        'ndsm': Recipe(('ndsm', ), (1, ), 'normalised DSM, 8-bit as released'),
-        'dsm': Recipe(('dsm', ), (1, ), 'DSM, float32 metres'),
+        **_HEIGHT_RECIPES,
     },
     splits={
         'train': ('2_10', '2_11', '2_12', '3_10', '3_11', '3_12', '4_10', '4_11', '4_12',
@@ -153,11 +152,7 @@ POTSDAM = CityLayout(
     },
 )
 
-VAIHINGEN = CityLayout(
-    name='vaihingen',
-    tile_format='area{area}',
-    tile_regex=_V,
-    sources={
+VAIHINGEN = CityLayout('vaihingen', 'area{area}', _V, sources={
         'top': SourceSpec('top', (rf'^top_mosaic_09cm_{_V}{_IMG}', ), 'top',
                           'top_mosaic_09cm_area{area}.tif',
                           folders=(r'^(top|irrg|images?)$', )),
@@ -173,8 +168,7 @@ VAIHINGEN = CityLayout(
     },
     recipes={
         'rgir': Recipe(('top', ), (1, 2, 3), 'false colour IR-R-G, the TOP as released'),
-        'ndsm': Recipe(('ndsm', ), (1, ), 'normalised DSM, 8-bit as released'),
-        'dsm': Recipe(('dsm', ), (1, ), 'DSM, float32 metres'),
+        **_HEIGHT_RECIPES,
     },
     splits={
         'train': ('area1', 'area11', 'area13', 'area15', 'area17', 'area21', 'area23',
