@@ -3,6 +3,7 @@ from . import transforms  # noqa: F401
 from .dfc2023 import DFC2023BuildingSegDataset, DFC2023InstanceDataset
 from .geo_io import ChannelCountError, ModalityReadError, RasterGrid, read_modality
 from .isprs import ISPRSPotsdamMultimodal, ISPRSVaihingenMultimodal  # noqa: F401
+from .label_subset import LabelledSubset  # noqa: F401
 from .modality_paths import DataNotFoundError, MissingModalityWarning, ModalityFolders
 from .normalization import NORM_PRESETS, normalize, resolve_norm
 from .quadruplet import QuadrupletLULCDataset
