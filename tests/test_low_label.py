@@ -115,7 +115,7 @@ def test_samples_follow_the_runs_active_modalities(dfc2023_root, dfc2023_modalit
         assert torch.isfinite(inputs[[0, 1, 2, 4]]).all()
 
 
-def test_config_root_wraps_the_train_set_and_takes_the_preset():
+def test_config_root_wraps_the_train_set_and_takes_the_preset(dfc2023_root):
     from incomplete_fusion.utils import load_config
     from experiment_utils import compose_config
     root = osp.join(REPO, 'configs', 'fusionvit', 'mask2former_dfc2023_semantic_lowlabel.py')
@@ -126,6 +126,13 @@ def test_config_root_wraps_the_train_set_and_takes_the_preset():
     assert cfg.val_dataloader.dataset.type == 'DFC2023BuildingSegDataset'
     preset = compose_config(root, osp.join(REPO, 'configs', 'demo', 'cpu_preset.py'))
     assert preset.train_dataloader.dataset.pipeline[2].scale == (128, 128)  # -> pipeline=
+    from mmengine.registry import init_default_scope
+    init_default_scope(preset.default_scope)
+    wrapper = DATASETS.build(dict(preset.train_dataloader.dataset, fraction=0.5,
+                                  dataset=dict(preset.train_dataloader.dataset.dataset,
+                                               data_root=dfc2023_root)))
+    assert len(wrapper) == 2
+    assert wrapper.dataset.pipeline.transforms[2].scale == (128, 128)
 
 
 def tiny_preset(path: str) -> str:
