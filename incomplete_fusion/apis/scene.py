@@ -23,7 +23,6 @@ the grid of any raster, ``reference=RasterGrid(...)`` a given grid;
 ``resolution=`` changes the pixel size (e.g. to the ground sampling distance
 the model was trained at).
 """
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
@@ -38,9 +37,9 @@ from rasterio.warp import calculate_default_transform, transform_bounds
 from ..datasets.geo_io import ChannelCountError, RasterGrid, band_indexes, check_file_values
 from ..datasets.value_checks import ComplexRasterError, check_not_complex, check_spec_units
 from ..modalities import ModalitySet, ModalitySpec, SpecLike, UnknownModalityError
+from .tiling import Bounds, format_bounds, intersect_bounds, snapped_grid
 
 PathLike = Union[str, os.PathLike]
-Bounds = Tuple[float, float, float, float]
 
 __all__ = ['SceneInputError', 'InputRaster', 'ScenePlan', 'plan_scene', 'as_modality_set']
 
@@ -153,33 +152,6 @@ def _resolution_in(raster: InputRaster, crs: CRS) -> Tuple[float, float]:
     return abs(transform.a), abs(transform.e)
 
 
-def _intersection(a: Bounds, b: Bounds) -> Optional[Bounds]:
-    left, bottom = max(a[0], b[0]), max(a[1], b[1])
-    right, top = min(a[2], b[2]), min(a[3], b[3])
-    if right <= left or top <= bottom:
-        return None
-    return left, bottom, right, top
-
-
-def _fmt(bounds: Bounds) -> str:
-    return '(' + ', '.join(f'{v:.6g}' for v in bounds) + ')'
-
-
-def _snapped_grid(bounds: Bounds, crs: CRS, origin: Tuple[float, float],
-                  res: Tuple[float, float]) -> RasterGrid:
-    """North-up grid covering ``bounds``, its pixel edges aligned to ``origin``."""
-    xres, yres = res
-    ox, oy = origin
-    eps = 1e-6
-    left = ox + math.floor((bounds[0] - ox) / xres + eps) * xres
-    right = ox + math.ceil((bounds[2] - ox) / xres - eps) * xres
-    top = oy - math.floor((oy - bounds[3]) / yres + eps) * yres
-    bottom = oy - math.ceil((oy - bounds[1]) / yres - eps) * yres
-    width = max(1, int(round((right - left) / xres)))
-    height = max(1, int(round((top - bottom) / yres)))
-    return RasterGrid(crs, Affine(xres, 0.0, left, 0.0, -yres, top), height, width)
-
-
 def _grid_of_file(path: PathLike) -> RasterGrid:
     try:
         with rasterio.open(os.fspath(path)) as src:
@@ -289,14 +261,14 @@ def plan_scene(inputs: Mapping[str, Optional[PathLike]],
         else:
             box = boxes[0]
             for other in boxes[1:]:
-                box = _intersection(box, other)
+                box = intersect_bounds(box, other)
                 if box is None:
                     raise SceneInputError(
                         'the input footprints have no common area (extent="intersection"): ' +
-                        '; '.join(f'{n}: {_fmt(b)}' for n, b in footprints.items()))
+                        '; '.join(f'{n}: {format_bounds(b)}' for n, b in footprints.items()))
         t = ref_raster.transform
         res = (abs(t.a), abs(t.e))
-        grid = _snapped_grid(box, ref_crs, (t.c, t.f), res)
+        grid = snapped_grid(box, ref_crs, (t.c, t.f), res)
     else:
         footprints = {n: _bounds_in(r, grid.crs) for n, r in rasters.items()}
         _check_overlap(rasters, footprints, grid.bounds, 'the reference grid')
@@ -305,15 +277,15 @@ def plan_scene(inputs: Mapping[str, Optional[PathLike]],
         if min(res) <= 0:
             raise ValueError(f'resolution must be positive, got {resolution}')
         t = grid.transform
-        grid = _snapped_grid(grid.bounds, grid.crs, (t.c, t.f), (float(res[0]), float(res[1])))
+        grid = snapped_grid(grid.bounds, grid.crs, (t.c, t.f), (float(res[0]), float(res[1])))
     return ScenePlan(mset, rasters, grid, reference_name, ignored)
 
 
 def _check_overlap(rasters: Mapping[str, InputRaster], footprints: Mapping[str, Bounds],
                    target: Bounds, what: str) -> None:
-    disjoint = [n for n, b in footprints.items() if _intersection(b, target) is None]
+    disjoint = [n for n, b in footprints.items() if intersect_bounds(b, target) is None]
     if disjoint:
-        detail = '; '.join(f'{n} ({rasters[n].path}): {_fmt(footprints[n])}' for n in disjoint)
+        detail = '; '.join(f'{n} ({rasters[n].path}): {format_bounds(footprints[n])}' for n in disjoint)
         raise SceneInputError(
-            f'input footprint(s) do not overlap {what} {_fmt(target)}: {detail} '
+            f'input footprint(s) do not overlap {what} {format_bounds(target)}: {detail} '
             '(wrong file or wrong CRS?)')

@@ -1,12 +1,46 @@
-"""Tiling a reference grid for sliding-window inference."""
+"""Grid arithmetic for sliding-window inference: snapping, overlaps, tiles."""
+import math
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
+from affine import Affine
+from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from ..datasets.geo_io import RasterGrid
 
-__all__ = ['Tile', 'plan_tiles']
+Bounds = Tuple[float, float, float, float]  # left, bottom, right, top
+
+__all__ = ['Bounds', 'Tile', 'format_bounds', 'intersect_bounds', 'plan_tiles', 'snapped_grid']
+
+
+def intersect_bounds(a: Bounds, b: Bounds) -> Optional[Bounds]:
+    """The overlap of two (left, bottom, right, top) boxes, ``None`` if they do not overlap."""
+    left, bottom = max(a[0], b[0]), max(a[1], b[1])
+    right, top = min(a[2], b[2]), min(a[3], b[3])
+    if right <= left or top <= bottom:
+        return None
+    return left, bottom, right, top
+
+
+def format_bounds(bounds: Bounds) -> str:
+    """Bounds for messages, 6 significant digits."""
+    return '(' + ', '.join(f'{v:.6g}' for v in bounds) + ')'
+
+
+def snapped_grid(bounds: Bounds, crs: CRS, origin: Tuple[float, float],
+                  res: Tuple[float, float]) -> RasterGrid:
+    """North-up grid covering ``bounds``, its pixel edges aligned to ``origin``."""
+    xres, yres = res
+    ox, oy = origin
+    eps = 1e-6
+    left = ox + math.floor((bounds[0] - ox) / xres + eps) * xres
+    right = ox + math.ceil((bounds[2] - ox) / xres - eps) * xres
+    top = oy - math.floor((oy - bounds[3]) / yres + eps) * yres
+    bottom = oy - math.ceil((oy - bounds[1]) / yres - eps) * yres
+    width = max(1, int(round((right - left) / xres)))
+    height = max(1, int(round((top - bottom) / yres)))
+    return RasterGrid(crs, Affine(xres, 0.0, left, 0.0, -yres, top), height, width)
 
 
 @dataclass(frozen=True)
