@@ -1,11 +1,7 @@
 # Dataset layer (pretraining): DFC2023 Track 2 images (RGB, SAR, DSM), no labels: the
 # semantic dataset only supplies the file lists.
-modality_specs = [
-    dict(name='rgb', channels=3, norm='dfc2023_rgb', units='dn8'),
-    dict(name='sar', channels=1, norm='dfc2023_sar', units='amplitude'),
-    dict(name='dsm', channels=1, norm='tile_zscore', units='metres'),
-]
-modalities = ['rgb', 'sar', 'dsm']  # active subset; the others load as missing (NaN)
+_base_ = ['./dfc2023_modalities.py']  # the one declaration of the modalities
+
 # generate with `python tools/make_synthetic_data.py dfc2023 data/synthetic/dfc2023`
 data_root = 'data/synthetic/dfc2023/'
 pretrain_size = (256, 256)

@@ -1,16 +1,8 @@
 # Dataset layer: DFC2023 Track 2 as binary building segmentation (RGB, SAR, DSM).
-# Declares the modalities once: `modality_specs` (all, in channel order) and
-# `modalities` (the active subset; `--cfg-options modalities=[sar,dsm]` under any
-# entry point: the loops bind the final value to every component).
-_base_ = ['../schedules/mask2former_semantic_20k.py']
+# The modalities are declared once, in dfc2023_modalities.py.
+_base_ = ['../schedules/mask2former_semantic_20k.py', './dfc2023_modalities.py']
 
-modality_specs = [
-    dict(name='rgb', channels=3, norm='dfc2023_rgb', units='dn8'),
-    dict(name='sar', channels=1, norm='dfc2023_sar', units='amplitude'),
-    dict(name='dsm', channels=1, norm='tile_zscore', units='metres'),
-]
-modalities = ['rgb', 'sar', 'dsm']
-model = dict(backbone=dict(modality_specs=modality_specs))
+model = dict(backbone=dict(modality_specs={{_base_.modality_specs}}))
 
 dataset_type = 'DFC2023BuildingSegDataset'
 # generate with `python tools/make_synthetic_data.py dfc2023 data/synthetic/dfc2023`,

@@ -1,19 +1,11 @@
 # Dataset layer: quadruplet LULC (Sentinel-1, Sentinel-2, DEM, Dynamic World map),
 # the paper's 7 merged classes (`num_classes=9` on the dataset for the released 9).
-_base_ = ['../schedules/mask2former_semantic_20k.py']
+_base_ = ['../schedules/mask2former_semantic_20k.py', './quadruplet_modalities.py']
 
-modality_specs = [
-    dict(name='s1', channels=2, norm='quadruplet_s1', units='db'),
-    dict(name='s2', channels=4, norm='quadruplet_s2', units='reflectance_10000'),
-    dict(name='dem', channels=1, norm='quadruplet_dem', units='metres'),
-    dict(name='dw', channels=1, kind='categorical', num_classes=9, norm=None,
-         units='classes'),
-]
-modalities = ['s1', 's2', 'dem', 'dw']
 num_classes = 7
 ignore_index = 255
 model = dict(
-    backbone=dict(modality_specs=modality_specs),
+    backbone=dict(modality_specs={{_base_.modality_specs}}),
     data_preprocessor=dict(seg_pad_val=ignore_index),
     decode_head=dict(
         num_classes=num_classes,

@@ -1,13 +1,6 @@
 # Dataset layer (pretraining): quadruplet LULC images (S1, S2, DEM, Dynamic World),
 # no labels: the LULC dataset only supplies the file lists.
-modality_specs = [
-    dict(name='s1', channels=2, norm='quadruplet_s1', units='db'),
-    dict(name='s2', channels=4, norm='quadruplet_s2', units='reflectance_10000'),
-    dict(name='dem', channels=1, norm='quadruplet_dem', units='metres'),
-    dict(name='dw', channels=1, kind='categorical', num_classes=9, norm=None,
-         units='classes'),
-]
-modalities = ['s1', 's2', 'dem', 'dw']
+_base_ = ['./quadruplet_modalities.py']  # the one declaration of the modalities
 # generate with `python tools/make_synthetic_data.py quadruplet data/synthetic/quadruplet`
 data_root = 'data/synthetic/quadruplet/'
 pretrain_size = (256, 256)
