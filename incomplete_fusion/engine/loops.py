@@ -45,12 +45,11 @@ class _BindsModalities:
     """Mixin: bind before the base loop builds (and, for training, starts) the dataloader."""
 
     def __init__(self, runner, dataloader, *args, **kwargs):
-        modality_set = bind_run(runner)
+        self.run_set = bind_run(runner)  # the run's declared and active modalities
         if 'evaluator' in kwargs:
             kwargs['evaluator'] = rebase_data_root(kwargs['evaluator'], stale_data_root(runner.cfg))
-        self._dataloader_cfg = copy.deepcopy(dataloader) if isinstance(dataloader, dict) else None
-        dataloader = build_bound_dataloader(runner, dataloader, modality_set)
-        runner.logger.info(f'[{type(self).__name__}] {modality_set.describe()}')
+        dataloader = build_bound_dataloader(runner, dataloader, self.run_set)
+        runner.logger.info(f'[{type(self).__name__}] {self.run_set.describe()}')
         super().__init__(runner, dataloader, *args, **kwargs)
 
 
@@ -95,8 +94,9 @@ class SubsetTestLoop(ModalityTestLoop):
                  subsets: Optional[Sequence[Sequence[str]]] = None,
                  metric_keys: Optional[Sequence[str]] = None,
                  stem: str = 'subset_eval'):
+        # rebuilt per subset, so that every subset gets fresh dataloader workers
+        self._dataloader_cfg = copy.deepcopy(dataloader) if isinstance(dataloader, dict) else None
         super().__init__(runner, dataloader, evaluator=evaluator, fp16=fp16)
-        self.run_set = modality_set_of(runner.cfg)
         if subsets is None:
             self.subsets = nonempty_subsets(self.run_set.active)
         else:
