@@ -16,7 +16,7 @@ from mmengine.config import Config
 from incomplete_fusion.binding import (ModalitiesNotBoundError, bind, iter_consumers,
                                        modality_set_of)
 from incomplete_fusion.datasets.transforms import LoadMultimodalImages
-from incomplete_fusion.engine.data_root import rebase_data_root, stale_data_root
+from incomplete_fusion.engine.data_root import iter_dicts, rebase_data_root, stale_data_root
 from incomplete_fusion.modalities import ModalitySet, UnknownModalityError
 from incomplete_fusion.registry import MODELS
 from test_config_tiny import CONFIG_DIR, REPO
@@ -29,16 +29,6 @@ DFC = osp.join(CONFIG_DIR, 'mask2former_dfc2023.py')
 # components that must take the modalities from the run, never from their own dict
 BOUND_TYPES = ('LoadMultimodalImages', 'ModalityDropoutHook', 'MultimodalSegDataPreprocessor',
                'MultimodalDetDataPreprocessor')
-
-
-def all_dicts(node):
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from all_dicts(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            yield from all_dicts(value)
 
 
 def code_lines(path):
@@ -70,7 +60,7 @@ def test_one_declaration_and_the_binding_loops(path):
     assert [dict(s) for s in cfg.model.backbone.modality_specs] == specs
     assert (cfg.train_cfg.type, cfg.val_cfg.type, cfg.test_cfg.type) == (
         'ModalityIterBasedTrainLoop', 'ModalityValLoop', 'ModalityTestLoop')
-    for node in all_dicts(cfg._cfg_dict):
+    for node in iter_dicts(cfg._cfg_dict):
         if node.get('type') in BOUND_TYPES:
             assert not {'modalities', 'modality_specs'} & set(node), node
     name = osp.basename(path)

@@ -10,6 +10,8 @@ from typing import Optional
 
 from mmengine.config import Config
 
+from incomplete_fusion.engine.data_root import iter_dicts
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO, 'configs', 'fusionvit')
 SIZE = (64, 64)
@@ -41,18 +43,12 @@ def fresh_run() -> list:
 
 def pipeline_steps(cfg, type_name: str) -> list:
     """Every transform dict of ``type_name`` in the config's pipelines (train and test)."""
+    keys = ('train_pipeline', 'test_pipeline', 'train_dataloader', 'val_dataloader',
+            'test_dataloader')
     steps = []
-    for key in ('train_pipeline', 'test_pipeline', 'train_dataloader', 'val_dataloader',
-                'test_dataloader'):
-        stack = [cfg.get(key)]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, dict):
-                if node.get('type') == type_name and all(node is not s for s in steps):
-                    steps.append(node)
-                stack.extend(node.values())
-            elif isinstance(node, (list, tuple)):
-                stack.extend(node)
+    for node in iter_dicts([cfg.get(key) for key in keys]):
+        if node.get('type') == type_name and all(node is not s for s in steps):
+            steps.append(node)
     return steps
 
 

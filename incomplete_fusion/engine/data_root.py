@@ -10,14 +10,15 @@ import copy
 from typing import Any, Iterator, Optional, Tuple
 
 
-def _dicts(node: Any) -> Iterator[dict]:
+def iter_dicts(node: Any) -> Iterator[dict]:
+    """Every dict nested anywhere in a config node (dataset wrappers, pipelines, ...)."""
     if isinstance(node, dict):
         yield node
         for value in node.values():
-            yield from _dicts(value)
+            yield from iter_dicts(value)
     elif isinstance(node, (list, tuple)):
         for value in node:
-            yield from _dicts(value)
+            yield from iter_dicts(value)
 
 
 def stale_data_root(cfg: Any) -> Optional[Tuple[str, str]]:
@@ -30,7 +31,7 @@ def stale_data_root(cfg: Any) -> Optional[Tuple[str, str]]:
     if not isinstance(new_root, str) or not new_root:
         return None
     roots = {d['data_root'] for key in ('train_dataloader', 'val_dataloader', 'test_dataloader')
-             for d in _dicts(cfg.get(key)) if isinstance(d.get('data_root'), str)
+             for d in iter_dicts(cfg.get(key)) if isinstance(d.get('data_root'), str)
              and d.get('type') is not None}
     if len(roots) != 1:
         return None
