@@ -2,6 +2,7 @@
 from .attention import (ATTENTION_IMPLS, AttentionMasks, MaskedSelfAttention,
                         block_sparse_masked_attention, dense_masked_attention, plain_attention)
 from .fusion_layer import FusionLayer
+from .local_conv3d import LocalConv3d
 from .mlp import Mlp
 from .modality_attention import ModalityAttention
 from .norm import LayerNorm2d
@@ -14,5 +15,5 @@ __all__ = [
     'dense_masked_attention', 'plain_attention', 'FusionLayer', 'Mlp', 'ModalityAttention',
     'LayerNorm2d', 'ModalityPatchEmbed', 'PatchDropout', 'patch_availability',
     'sincos_2d_position_embedding', 'valid_pixels', 'allocate_counts', 'budget_of',
-    'dirichlet_shares', 'keep_token_budget'
+    'dirichlet_shares', 'keep_token_budget', 'LocalConv3d'
 ]
