@@ -8,6 +8,11 @@ exactly the path that real missing data takes at test time.
 It runs on ``data_batch['inputs']`` before the model's data preprocessor: in
 mmengine that is still the list of per-sample ``(C, H, W)`` tensors built by
 ``pseudo_collate``, which is the same for mmdet, mmseg and mmpretrain.
+
+When the model asks for the full inputs (``model.wants_full_inputs``, modality
+self-distillation), the hook first keeps a copy of the un-dropped samples under
+``data_batch['teacher_inputs']``; the project's data preprocessors stack it
+exactly like ``inputs`` and the model receives it as a keyword.
 """
 import json
 import os.path as osp
@@ -18,9 +23,11 @@ import numpy as np
 import torch
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 
 from ...binding import ModalityConsumer
 from ...modalities import nonempty_subsets
+from ...models.data_preprocessors.multimodal import TEACHER_INPUTS
 from ...registry import HOOKS
 
 MODES = ('uniform_subset', 'uniform_size')
@@ -92,6 +99,10 @@ class ModalityDropoutHook(ModalityConsumer, Hook):
             which mmengine synchronises across ranks).
         record: also append every draw as a JSON line to
             ``<work_dir>/modality_dropout_rank<r>.jsonl`` (audit/reproducibility).
+
+    A model with a true ``wants_full_inputs`` attribute (e.g.
+    ``SelfDistillEncoderDecoder``) also gets the un-dropped samples, as
+    ``data_batch['teacher_inputs']`` (copies taken before any NaN is written).
     """
 
     priority = 'ABOVE_NORMAL'  # before other hooks look at the batch
@@ -138,9 +149,19 @@ class ModalityDropoutHook(ModalityConsumer, Hook):
     def before_train(self, runner) -> None:
         self.modality_set  # a config without the binding loops fails here, before iterating
 
+    @staticmethod
+    def wants_full_inputs(runner) -> bool:
+        """Whether the runner's model asks for the un-dropped inputs too."""
+        model = getattr(runner, 'model', None)
+        if is_model_wrapper(model):
+            model = model.module
+        return bool(getattr(model, 'wants_full_inputs', False))
+
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if data_batch is None or 'inputs' not in data_batch:
             return
+        if self.wants_full_inputs(runner):
+            data_batch[TEACHER_INPUTS] = [sample.clone() for sample in data_batch['inputs']]
         rank = get_rank()
         subsets = self.drop(data_batch['inputs'], self._seed(runner), runner.iter, rank)
         self.last_subsets = subsets

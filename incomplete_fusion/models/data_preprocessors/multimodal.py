@@ -15,13 +15,21 @@ keep those keys unless told otherwise, so these thin subclasses:
 * are :class:`~incomplete_fusion.binding.ModalityConsumer` s: the run's modalities
   are bound to them, the channel count is checked against the declaration and the
   channels of inactive modalities are set to NaN, so the backbone never sees an
-  inactive modality whatever the pipeline does.
+  inactive modality whatever the pipeline does;
+* stack ``data['teacher_inputs']`` (the un-dropped samples kept by
+  ``ModalityDropoutHook`` for modality self-distillation) exactly like
+  ``inputs`` - same padding, same inactive-modality NaNs, same random draws of
+  any batch augment - and return it under the same key.
 """
+import copy
 import math
+import random
 import warnings
+from contextlib import contextmanager
 from numbers import Number
-from typing import Optional, Union
+from typing import Iterator, Optional, Union
 
+import torch
 from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmseg.models.data_preprocessor import SegDataPreProcessor
 
@@ -29,6 +37,23 @@ from ...binding import ModalityConsumer
 from ...registry import MODELS
 
 PadValue = Union[Number, str]
+# data-batch key of the un-dropped inputs (the self-distillation teacher's view)
+TEACHER_INPUTS = 'teacher_inputs'
+
+
+@contextmanager
+def replayed_randomness(device: Union[str, torch.device] = 'cpu') -> Iterator[None]:
+    """Run a block, then restore Python's, torch's CPU and ``device``'s random states:
+    the code after it draws exactly what the block drew (teacher, then student)."""
+    device = torch.device(device)
+    py_state = random.getstate()
+    kwargs = (dict(devices=[]) if device.type == 'cpu' else
+              dict(devices=[device.index or 0], device_type=device.type))
+    try:
+        with torch.random.fork_rng(**kwargs):
+            yield
+    finally:
+        random.setstate(py_state)
 
 
 def _nan_value(value: PadValue, what: str) -> float:
@@ -75,6 +100,24 @@ class _BoundInputs(ModalityConsumer):
             for sample in inputs:
                 mset.keep_only(sample, mset.active)
 
+    def _forward_with_teacher(self, data: dict, training: bool) -> dict:
+        """The parent's ``forward`` on ``inputs`` and, when present, on
+        ``teacher_inputs``: the same code path, replayed from the same Python
+        and torch random states (random batch augments draw the same), on a
+        copy of the data samples (the parent pads them in place)."""
+        data = dict(data)
+        teacher = data.pop(TEACHER_INPUTS, None)
+        self._apply_modalities(data)
+        if teacher is None:
+            return super().forward(data, training)
+        teacher_data = dict(inputs=teacher, data_samples=copy.deepcopy(data.get('data_samples')))
+        self._apply_modalities(teacher_data)
+        with replayed_randomness(self.device):
+            teacher_out = super().forward(teacher_data, training)
+        out = super().forward(data, training)
+        out[TEACHER_INPUTS] = teacher_out['inputs']
+        return out
+
 
 @MODELS.register_module()
 class MultimodalDetDataPreprocessor(_BoundInputs, DetDataPreprocessor):
@@ -115,8 +158,7 @@ class MultimodalDetDataPreprocessor(_BoundInputs, DetDataPreprocessor):
         _nan_batch_augments(self.batch_augments)
 
     def forward(self, data: dict, training: bool = False) -> dict:
-        self._apply_modalities(data)
-        return super().forward(data, training)
+        return self._forward_with_teacher(data, training)
 
 
 @MODELS.register_module()
@@ -151,5 +193,4 @@ class MultimodalSegDataPreprocessor(_BoundInputs, SegDataPreProcessor):
             test_cfg=test_cfg)
 
     def forward(self, data: dict, training: bool = False) -> dict:
-        self._apply_modalities(data)
-        return super().forward(data, training)
+        return self._forward_with_teacher(data, training)
