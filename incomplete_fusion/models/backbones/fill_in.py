@@ -76,8 +76,9 @@ def generator_cfg(generator: Union[None, str, dict], meta: dict) -> dict:
         raise TypeError(f'generator must be a dict, a config path or None, got {type(generator)}')
     if cfg.get('type') != 'MultiMAE':
         raise ValueError(f"the generator must be a MultiMAE model, got type={cfg.get('type')!r}")
-    # only the encoder and the decoders run: no preprocessing, no contrastive head
-    cfg.pop('data_preprocessor', None)
+    # only the encoder and the decoders run: no preprocessing (the root registry's no-op
+    # preprocessor builds in any scope), no contrastive head
+    cfg['data_preprocessor'] = dict(type='BaseDataPreprocessor')
     cfg.pop('contrastive_head', None)
     cfg.pop('init_cfg', None)
     return cfg
@@ -132,19 +133,20 @@ class FillInBackbone(DeclaredModalities, BaseModule):
         if not state:
             raise ValueError(f'generator_checkpoint {path} holds no backbone.*/head.* weights '
                              '(a MultiMAE checkpoint of tools/train.py is expected)')
+        hint = ('build the generator with the config it was trained with: '
+                '`model.backbone.generator=<that config file>` or `model.backbone.generator=None` '
+                '(the config stored in the checkpoint)')
         try:
-            missing, _ = self.generator.load_state_dict(state, strict=False)
+            missing, unexpected = self.generator.load_state_dict(state, strict=False)
         except RuntimeError as err:
-            raise ValueError(
-                f'generator_checkpoint {path} does not fit the generator architecture '
-                f'({err}); build the generator with the config it was trained with: '
-                '`model.backbone.generator=<that config file>` or '
-                '`model.backbone.generator=None` (the config stored in the checkpoint)'
-            ) from None
+            raise ValueError(f'generator_checkpoint {path} does not fit the generator '
+                             f'architecture ({err}); {hint}') from None
         missing = [k for k in missing if k.startswith(('backbone.', 'head.'))]
-        if missing:
-            raise ValueError(f'generator_checkpoint {path} lacks {len(missing)} weights of the '
-                             f'generator, e.g. {missing[:3]} (no decoder for a modality?)')
+        if missing or unexpected:
+            raise ValueError(
+                f'generator_checkpoint {path} does not fit the generator architecture: '
+                f'{len(missing)} weights missing (e.g. {missing[:2]}), {len(unexpected)} '
+                f'unexpected (e.g. {unexpected[:2]}); {hint}')
 
     # ------------------------------------------------------------ properties
     @property
