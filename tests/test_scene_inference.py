@@ -208,7 +208,7 @@ def test_the_config_pipeline_and_active_set_make_the_model_input(scene, tmp_path
         opened.append(str(path)), real_open(path, *args, **kwargs))[1])
     grid = RasterGrid(full.crs, full.transform, TILE, TILE)
     result = infer_scene(model, files, tmp_path / 'pred.tif', tile_size=TILE, overlap=0,
-                         reference=grid, progress=False)
+                         reference=grid, progress=False, batch_size=1)  # one tile per pass
     assert result.ignored == ('rgb', ) and result.num_tiles_run == 1
     inputs, = seen
     assert inputs.shape == (1, 5, 128, 128)

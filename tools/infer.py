@@ -15,8 +15,9 @@ Inputs may differ in resolution, extent and CRS; their nodata is missing data.
 The output has the reference grid (default: the finest input's CRS and pixels,
 over the union of the input footprints; see ``--reference``/``--extent``/
 ``--resolution``). Semantic configs write a uint8 class raster (255 = no input);
-instance configs write a uint32 instance-id raster plus a GeoJSON of the
-instance polygons in map coordinates. See docs/inference.md.
+instance configs write a uint32 instance-id raster plus a GeoJSON (or, with
+``--vector-format gpkg``, a GeoPackage) of the instance polygons in map
+coordinates. See docs/inference.md.
 """
 import argparse
 import os
@@ -65,7 +66,11 @@ def parse_args(argv=None):
                         ':4 or :2,3,4 reads only these bands, 1-based)')
     parser.add_argument('--out', '-o', required=True, help='output GeoTIFF')
     parser.add_argument('--geojson', default=None,
-                        help='instance configs: polygon output (default: OUT with .geojson)')
+                        help='instance configs: polygon output (default: OUT with .geojson, '
+                        'or .gpkg with --vector-format gpkg)')
+    parser.add_argument('--vector-format', choices=('geojson', 'gpkg'), default='geojson',
+                        help='instance configs: polygons as GeoJSON (default) or a '
+                        'GeoPackage layer')
     parser.add_argument('--scores', default=None,
                         help='semantic configs: also write the blended per-class scores '
                         '(float32 GeoTIFF) here')
@@ -78,6 +83,8 @@ def parse_args(argv=None):
                         help='overlap between tiles in pixels (default: tile size / 4)')
     parser.add_argument('--batch-size', type=int, default=4,
                         help='tiles per forward pass (default: 4)')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='threads reading tiles ahead of the model (0: none; default 1)')
     parser.add_argument('--reference', default=None,
                         help='output grid: a modality name or a raster path '
                         '(default: the finest-resolution input)')
@@ -136,7 +143,9 @@ def main(argv=None):
         geojson_path=args.geojson,
         scores_path=args.scores,
         progress=not args.no_progress,
-        format=args.format)
+        format=args.format,
+        workers=args.workers,
+        vector_format=args.vector_format)
     grid = result.grid
     print(f'{result.task} prediction written to {result.path}: {grid.width} x {grid.height} px, '
           f'{grid.crs}, {result.num_tiles} tiles ({result.num_tiles_run} with data) in '
@@ -147,6 +156,9 @@ def main(argv=None):
         print(f'ignored (inactive in the config): {", ".join(result.ignored)}')
     if result.scores_path:
         print(f'per-class scores written to {result.scores_path}')
+    if result.read_wait_seconds or result.model_seconds:
+        print(f'time in the model {result.model_seconds / result.seconds:.0%}, waiting for '
+              f'tiles {result.read_wait_seconds / result.seconds:.0%}')
     if result.geojson_path:
         print(f'{result.num_instances} instances written to {result.geojson_path}')
     return result

@@ -8,7 +8,7 @@ Example::
     tools/dist_infer.sh CONFIG CHECKPOINT 4 --manifest scenes.csv --out-dir preds/
 
 Writes ``OUT_DIR/<scene>.tif`` (COG unless ``--format gtiff``), optional
-``<scene>_scores.tif``, ``mosaic.vrt`` over all finished scenes and
+``<scene>_scores.tif`` (instance configs: ``<scene>.geojson`` or ``.gpkg``), ``mosaic.vrt`` over all finished scenes and
 ``report.json`` (per scene: done/skipped/failed, missing modalities, error).
 Scenes whose output exists are skipped (``--no-resume`` redoes them). A scene
 whose inputs are rejected or whose inference fails is reported; the others go
@@ -52,6 +52,13 @@ def parse_args(argv=None):
     parser.add_argument('--tile-size', type=int, default=None)
     parser.add_argument('--overlap', type=int, default=None)
     parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--workers', type=int, default=1,
+                        help='threads reading tiles ahead of the model (0: none; default 1)')
+    parser.add_argument('--no-batch-scenes', action='store_true',
+                        help='batch tiles of one scene only (default: batches may mix '
+                        'scenes; the outputs are byte-identical either way)')
+    parser.add_argument('--vector-format', choices=('geojson', 'gpkg'), default='geojson',
+                        help='instance configs: <scene>.geojson (default) or <scene>.gpkg')
     parser.add_argument('--reference', default=None,
                         help='output grid per scene: a modality name (default: finest input)')
     parser.add_argument('--extent', choices=('union', 'intersection'), default='union')
@@ -80,7 +87,8 @@ def main(argv=None):
         mosaic=args.mosaic or None, split=args.split, reference=args.reference,
         extent=args.extent, resolution=args.resolution, tile_size=args.tile_size,
         overlap=args.overlap, batch_size=args.batch_size, score_thr=args.score_thr,
-        format=args.format)
+        format=args.format, workers=args.workers, batch_scenes=not args.no_batch_scenes,
+        vector_format=args.vector_format)
     if rank != 0:
         return statuses
     for s in statuses:

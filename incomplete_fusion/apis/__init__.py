@@ -1,5 +1,6 @@
 """High-level entry points (Python API behind the tools)."""
-from .batch import SceneStatus, infer_scenes, read_manifest, scenes_from_pattern, write_vrt
+from .batch import SceneStatus, infer_scenes, read_manifest, scenes_from_pattern
+from .mosaic import write_vrt
 from .distributed import assemble_windows, row_windows, start_distributed
 from .geotiff import GeoTiffWriter, write_geotiff
 from .inference import SceneResult, infer_scene

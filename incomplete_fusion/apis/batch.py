@@ -22,15 +22,14 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
-from xml.sax.saxutils import escape
-
-import rasterio
 
 from .distributed import assemble_windows, barrier, get_dist_info, row_windows
-from .inference import infer_scene
 from .model import model_task
+from .mosaic import write_vrt
 from .scene import plan_scene
 from .scene_pipeline import model_modality_set
+from .scene_run import SceneRun
+from .tile_stream import run_stream
 
 __all__ = ['read_manifest', 'scenes_from_pattern', 'infer_scenes', 'SceneStatus', 'write_vrt']
 
@@ -104,82 +103,59 @@ def scenes_from_pattern(pattern: str,
     return {s: {m: scenes[s].get(m) for m in modalities} for s in sorted(scenes)}
 
 
-def write_vrt(paths: Sequence[str], out_path: str) -> Tuple[str, List[str]]:
-    """A VRT mosaic of single-band rasters sharing the first one's CRS and pixel size
-    (written as XML, no GDAL tools needed); returns it and the rasters left out."""
-    infos, left_out = [], []
-    for path in paths:
-        with rasterio.open(path) as src:
-            infos.append((path, src.crs, src.transform, src.width, src.height, src.nodata,
-                          src.dtypes[0], src.colormap(1) if src.dtypes[0] == 'uint8' and
-                          src.tags(1).get('CLASS_NAMES') else None, src.descriptions[0]))
-    first = infos[0]
-    res = (first[2].a, first[2].e)
-    kept = [i for i in infos if i[1] == first[1] and (i[2].a, i[2].e) == res]
-    left_out = [i[0] for i in infos if i not in kept]
-    left = min(i[2].c for i in kept)
-    top = max(i[2].f for i in kept)
-    right = max(i[2].c + i[3] * res[0] for i in kept)
-    bottom = min(i[2].f + i[4] * res[1] for i in kept)
-    width, height = round((right - left) / res[0]), round((bottom - top) / res[1])
-    gt = f'{left!r}, {res[0]!r}, 0.0, {top!r}, 0.0, {res[1]!r}'
-    dtype = {'uint8': 'Byte', 'uint32': 'UInt32', 'float32': 'Float32'}[first[6]]
-    folder = os.path.dirname(os.path.abspath(out_path))
-    lines = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">',
-             f'  <SRS>{escape(first[1].to_wkt())}</SRS>', f'  <GeoTransform>{gt}</GeoTransform>',
-             f'  <VRTRasterBand dataType="{dtype}" band="1">']
-    if first[8]:
-        lines.append(f'    <Description>{escape(first[8])}</Description>')
-    if first[5] is not None:
-        lines.append(f'    <NoDataValue>{first[5]!r}</NoDataValue>')
-    if first[7]:
-        lines += ['    <ColorInterp>Palette</ColorInterp>', '    <ColorTable>']
-        lines += [f'      <Entry c1="{c[0]}" c2="{c[1]}" c3="{c[2]}" c4="{c[3]}"/>'
-                  for _, c in sorted(first[7].items())]
-        lines.append('    </ColorTable>')
-    for path, _, t, w, h, nodata, *_ in kept:
-        x0, y0 = round((t.c - left) / res[0]), round((t.f - top) / res[1])
-        rel = os.path.relpath(os.path.abspath(path), folder)
-        lines += ['    <ComplexSource>',
-                  f'      <SourceFilename relativeToVRT="1">{escape(rel)}</SourceFilename>',
-                  '      <SourceBand>1</SourceBand>',
-                  f'      <SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>',
-                  f'      <DstRect xOff="{x0}" yOff="{y0}" xSize="{w}" ySize="{h}"/>']
-        if nodata is not None:
-            lines.append(f'      <NODATA>{nodata!r}</NODATA>')
-        lines.append('    </ComplexSource>')
-    lines += ['  </VRTRasterBand>', '</VRTDataset>', '']
-    with open(out_path, 'w') as f:
-        f.write('\n'.join(lines))
-    return out_path, left_out
+class _Item:
+    """One scene of this rank: where its outputs go, and its row window (if split)."""
+
+    def __init__(self, name, inputs, out, scores, window_of=None):
+        self.name, self.inputs, self.out, self.scores = name, inputs, out, scores
+        self.window_of = window_of
 
 
-def _run(model, name, inputs, out, plan_options, infer_options,
-         window_of=None) -> SceneStatus:
-    tic = time.perf_counter()
-    status = SceneStatus(name, 'failed', inputs=dict(inputs))
-    try:
-        plan = plan_scene(inputs, model_modality_set(model), **plan_options)
-        status.missing, status.ignored = plan.missing, plan.ignored
-        rows = None
-        if window_of is not None:
-            rows = window_of(plan.grid.height)
-            status.window = (rows[0], rows[1], plan.grid.height)
-            if rows[0] == rows[1]:
-                status.status = 'empty'
-                return status
-        result = infer_scene(model, plan, out, rows=rows, progress=False, **infer_options)
-    except Exception as exc:  # noqa: BLE001 - one bad scene must not stop the others
-        status.error = f'{type(exc).__name__}: {exc}'
-        return status
-    status.status, status.path, status.num_tiles = 'done', result.path, result.num_tiles
-    status.seconds = time.perf_counter() - tic
-    return status
+def _predict(model, items: Sequence[_Item], plan_options: dict, run_options: dict,
+             batch_size: int, workers: int) -> Dict[str, SceneStatus]:
+    """Plan and predict ``items`` in one tile stream (batches may mix scenes)."""
+    statuses, started = {}, {}
+
+    def runs():
+        for item in items:
+            started[item.name] = time.perf_counter()
+            status = statuses[item.name] = SceneStatus(item.name, 'failed',
+                                                       inputs=dict(item.inputs))
+            try:
+                plan = plan_scene(item.inputs, model_modality_set(model), **plan_options)
+                status.missing, status.ignored = plan.missing, plan.ignored
+                rows = None
+                if item.window_of is not None:
+                    rows = item.window_of(plan.grid.height)
+                    status.window = (rows[0], rows[1], plan.grid.height)
+                    if rows[0] == rows[1]:
+                        status.status = 'empty'
+                        continue
+                run = SceneRun(model, plan, item.out, rows=rows, scores_path=item.scores,
+                               name=item.name, **run_options)
+            except Exception as exc:  # noqa: BLE001 - one bad scene must not stop the others
+                status.error = f'{type(exc).__name__}: {exc}'
+                continue
+            for tile in run.tiles:
+                yield run, tile
+
+    def on_close(run: SceneRun, error) -> None:
+        status = statuses[run.name]
+        if error is not None:
+            status.error = f'{type(error).__name__}: {error}'
+            return
+        result = run.result()
+        status.status, status.path, status.num_tiles = 'done', result.path, result.num_tiles
+        status.seconds = time.perf_counter() - started[run.name]
+
+    run_stream(model, runs(), batch_size, workers, on_close=on_close)
+    return statuses
 
 
 def infer_scenes(model, scenes: Dict[str, Dict[str, Optional[str]]], out_dir: str, *,
                  resume: bool = True, scores: bool = False, mosaic: Optional[str] = 'mosaic.vrt',
                  split: str = 'auto', reference=None, extent: str = 'union', resolution=None,
+                 batch_size: int = 4, workers: int = 1, batch_scenes: bool = True,
                  **infer_options) -> List[SceneStatus]:
     """Predict every scene into ``out_dir/<scene>.tif`` (+ ``<scene>_scores.tif``).
 
@@ -188,7 +164,11 @@ def infer_scenes(model, scenes: Dict[str, Dict[str, Optional[str]]], out_dir: st
     (``'windows'``, semantic models); ``'auto'``: windows when there are fewer
     pending scenes than ranks. Rank 0 writes ``report.json`` and the mosaic and
     returns every scene's status (other ranks: their own).
-    ``infer_options``: of :func:`~.inference.infer_scene` (``tile_size``, ``format``...).
+    ``batch_scenes``: one stream of tiles over all of this rank's scenes, so a batch
+    may hold tiles of several scenes (``False``: one stream per scene); the rasters
+    are byte-identical either way (:mod:`.tile_stream`). ``workers``: reader threads.
+    ``infer_options``: of :func:`~.inference.infer_scene` (``tile_size``, ``format``,
+    ``vector_format``...).
     """
     rank, world = get_dist_info()
     os.makedirs(out_dir, exist_ok=True)
@@ -200,19 +180,23 @@ def infer_scenes(model, scenes: Dict[str, Dict[str, Optional[str]]], out_dir: st
     if split == 'auto':
         split = 'windows' if world > 1 and len(pending) < world and \
             model_task(model) == 'semantic' else 'scenes'
-    mine = {}
+    infer_options.pop('progress', None)
+    window_of = (lambda height: row_windows(height, world)[rank]) if split == 'windows' else None
+    items = []
     for i, name in enumerate(pending):
-        score_path = os.path.join(out_dir, f'{name}_scores.tif') if scores else None
         if split == 'scenes':
             if i % world == rank:
-                mine[name] = _run(model, name, scenes[name], outputs[name], plan_options,
-                                  dict(infer_options, scores_path=score_path))
+                score_path = os.path.join(out_dir, f'{name}_scores.tif') if scores else None
+                items.append(_Item(name, scenes[name], outputs[name], score_path))
             continue
         part = os.path.join(out_dir, '.parts', f'{name}.rank{rank}.tif')
-        part_scores = part[:-4] + '_scores.tif' if scores else None
-        mine[name] = _run(model, name, scenes[name], part, plan_options,
-                          dict(infer_options, scores_path=part_scores, format='gtiff'),
-                          lambda height: row_windows(height, world)[rank])
+        items.append(_Item(name, scenes[name], part, part[:-4] + '_scores.tif' if scores
+                           else None, window_of))
+    run_options = dict(infer_options, format='gtiff') if split == 'windows' else infer_options
+    groups = [items] if batch_scenes else [[item] for item in items]
+    mine = {}
+    for group in groups:
+        mine.update(_predict(model, group, plan_options, run_options, batch_size, workers))
     if world > 1:
         gathered = [None] * world
         import torch.distributed as torch_dist

@@ -9,7 +9,8 @@
   cut half-way through the overlaps) contains its mask centroid, painted where
   no higher-priority instance already is (dropped as a duplicate when more
   than ``max_overlap`` of it is taken), and its painted pixels are polygonised
-  at once into the GeoJSON (map coordinates of the reference CRS).
+  at once into the GeoJSON or GeoPackage (map coordinates of the reference CRS;
+  :mod:`.vectors`).
   Id raster: 0 background, 1..N instances, 2**32-1 where no input has data.
 
 Every raster goes through :class:`~.geotiff.GeoTiffWriter` (``format``: COG or
@@ -18,7 +19,6 @@ plain GeoTIFF; class rasters with the dataset's class names and colour table).
 that window; given the tiles covering those rows, in the same order, its pixels
 equal those rows of the whole-scene output (distributed inference, :mod:`.distributed`).
 """
-import json
 import os
 from typing import Optional
 
@@ -31,6 +31,7 @@ from .blending import RowBuffer, tile_weight
 from .geotiff import STRIP_ROWS, GeoTiffWriter, class_colormap
 from .scene import ScenePlan
 from .tiling import Tile
+from .vectors import VECTOR_SUFFIX, FeatureWriter
 
 __all__ = ['SEMANTIC_NODATA', 'INSTANCE_NODATA', 'SemanticMerger', 'InstanceMerger']
 
@@ -46,12 +47,6 @@ def semantic_scores(model, samples) -> np.ndarray:
         prob = 1.0 / (1.0 + np.exp(-logits))
         logits = np.concatenate([np.full_like(prob, threshold), prob], axis=1)
     return logits
-
-
-def _geojson_crs(crs) -> Optional[dict]:
-    epsg = crs.to_epsg() if crs is not None else None
-    name = f'urn:ogc:def:crs:EPSG::{epsg}' if epsg else crs.to_wkt()
-    return dict(type='name', properties=dict(name=name))
 
 
 class _Merger:
@@ -198,7 +193,7 @@ class InstanceMerger(_Merger):
     nodata = INSTANCE_NODATA
 
     def __init__(self, *args, score_thr: float = 0.5, geojson_path=None,
-                 max_overlap: float = 0.5, **options):
+                 max_overlap: float = 0.5, vector_format: str = 'geojson', **options):
         super().__init__(*args, **options)
         if self.rows != (0, self.plan.grid.height):
             raise ValueError('instance outputs cannot be split into row windows (instance ids '
@@ -206,7 +201,9 @@ class InstanceMerger(_Merger):
         self.score_thr, self.max_overlap = score_thr, max_overlap
         self.ids = self._buffer(1, np.uint32)
         root, _ = os.path.splitext(self.out.path)
-        self.geojson_path = os.fspath(geojson_path) if geojson_path else root + '.geojson'
+        self.geojson_path = os.fspath(geojson_path) if geojson_path else \
+            root + VECTOR_SUFFIX.get(vector_format, '')
+        self.vectors = FeatureWriter(self.geojson_path, self.plan.grid.crs, vector_format)
 
     @property
     def buffer_bytes(self) -> int:
@@ -217,15 +214,14 @@ class InstanceMerger(_Merger):
 
     def __enter__(self):
         super().__enter__()
-        self.geojson = open(self.geojson_path, 'w')
-        header = dict(type='FeatureCollection', crs=_geojson_crs(self.plan.grid.crs))
-        self.geojson.write(json.dumps(header)[:-1] + ', "features": [\n')
+        self.vectors.__enter__()
         return self
 
     def __exit__(self, *exc):
-        self.geojson.write('\n]}\n')
-        self.geojson.close()
-        super().__exit__(*exc)
+        try:
+            self.vectors.__exit__(*exc)
+        finally:
+            super().__exit__(*exc)
 
     def add(self, tile: Tile, sample, valid: np.ndarray) -> None:
         (h, w), (ids, ) = self._views(tile, valid, self.ids)
@@ -270,11 +266,8 @@ class InstanceMerger(_Merger):
                           area=float(paint.sum() * abs(res.a * res.e)))
         if 0 <= label < len(self.class_names):
             properties['class'] = self.class_names[label]
-        feature = dict(type='Feature', id=self.num_instances, geometry=geometry,
-                       properties=properties)
-        if self.num_instances > 1:
-            self.geojson.write(',\n')
-        self.geojson.write(json.dumps(feature))
+        self.vectors.write(dict(type='Feature', id=self.num_instances, geometry=geometry,
+                                properties=properties))
 
     def flush(self, until: int) -> None:
         id_blocks = list(self.ids.release(until))
