@@ -250,3 +250,23 @@ def test_scene_inference_runs_with_fill_in(fillin_run, tmp_path):
         assert torch.isfinite(img[:, :3]).all(1)[observed].all()
     with rasterio.open(out) as src:
         assert src.read(1).shape == (96, 96)
+
+
+def test_config_root_is_the_wo_random_segmenter_with_the_multimae_generator():
+    """One declaration for segmenter and generator; no random modality combination; the
+    CPU preset's backbone keys reach the segmenter (the generator keeps its own)."""
+    from mmengine.config import Config
+    from test_config_tiny import CONFIG_DIR, REPO
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, 'mask2former_dfc2023_semantic_fillin.py'))
+    wrapper_cfg = cfg.model.backbone
+    assert wrapper_cfg.type == 'FillInBackbone' and 'generator_checkpoint' in wrapper_cfg
+    assert wrapper_cfg.backbone.type == 'FusionViT'
+    specs = [dict(s) for s in cfg.modality_specs]
+    assert [dict(s) for s in wrapper_cfg.backbone.modality_specs] == specs
+    generator = Config.fromfile(wrapper_cfg.generator)
+    assert generator.model.type == 'MultiMAE'
+    assert [dict(s) for s in generator.model.backbone.modality_specs] == specs
+    assert not cfg.get('custom_hooks')  # w/o random modality combination
+    assert cfg.test_cfg.type == 'ModalityTestLoop'
+    cfg.merge_from_dict(Config.fromfile(osp.join(REPO, 'configs/demo/cpu_preset.py')).to_dict())
+    assert cfg.model.backbone.depth == 6 and cfg.model.backbone.backbone.type == 'FusionViT'
