@@ -1,5 +1,6 @@
 """Many scenes in one run: manifest, failures reported, resume, VRT mosaic, and a
-2-process gloo run (torchrun) byte-identical to one process (scenes and windows)."""
+2-process gloo run (torchrun, and SLURM's environment) byte-identical to one process
+(scenes and windows)."""
 import json
 import os
 import os.path as osp
@@ -98,6 +99,25 @@ def _cli(cfg, ckpt, manifest, out, nproc=1, extra=()):
     return done.stdout
 
 
+def _srun(cfg, ckpt, manifest, out, ntasks=2):
+    """``ntasks`` processes with the variables ``srun`` sets (SLURM_PROCID, ...), as
+    ``srun --ntasks=2 python tools/infer_scenes.py ... --launcher slurm`` starts them
+    (MASTER_ADDR given, so no ``scontrol`` is needed on this machine)."""
+    args = [cfg, ckpt, '--manifest', manifest, '--out-dir', out, '--tile-size', str(TILE),
+            '--overlap', str(OVERLAP), '--batch-size', '3', '--scores', '--launcher', 'slurm']
+    procs = []
+    for rank in range(ntasks):
+        env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1', SLURM_PROCID=str(rank),
+                   SLURM_NTASKS=str(ntasks), SLURM_LOCALID=str(rank),
+                   SLURM_NODELIST='localhost', MASTER_ADDR='127.0.0.1', MASTER_PORT='29618')
+        procs.append(subprocess.Popen([sys.executable, osp.join(REPO, 'tools', 'infer_scenes.py'),
+                                       *args], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    logs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), '\n'.join(log[-3000:] for log in logs)
+    return logs[0]
+
+
 def _bytes(folder, name):
     with open(osp.join(folder, name), 'rb') as f:
         return f.read()
@@ -121,3 +141,7 @@ def test_two_gloo_processes_give_byte_identical_rasters(scenes, semantic_model, 
     _cli(cfg, ckpt, manifest, scenes_dir, nproc=2, extra=['--split', 'scenes'])
     for name in names:  # one scene per rank
         assert _bytes(single, name) == _bytes(scenes_dir, name), name
+    slurm_dir = str(tmp_path / 'slurm')
+    assert '(2 processes)' in _srun(cfg, ckpt, manifest, slurm_dir)
+    for name in names:  # launched as srun would (2 scenes, 2 tasks: one scene per rank)
+        assert _bytes(single, name) == _bytes(slurm_dir, name), name

@@ -25,7 +25,6 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.dist import barrier, get_dist_info, init_dist
 
-from ..utils.dist import prepare_cpu_distributed
 from .geotiff import STRIP_ROWS, GeoTiffWriter
 
 __all__ = ['start_distributed', 'row_windows', 'assemble_windows', 'barrier', 'get_dist_info']
@@ -48,8 +47,10 @@ def _slurm_env() -> None:
 def start_distributed(launcher: str = 'none', device: str = 'cpu') -> Tuple[int, int, str]:
     """Join the process group of ``launcher``; returns ``(rank, world_size, device)``.
 
-    ``device='cuda'``/``'cuda:N'`` with a GPU: nccl, this rank's ``cuda:LOCAL_RANK``;
-    otherwise gloo on CPU. ``'none'``: a single process.
+    ``device='cuda'``/``'cuda:N'`` with a GPU: nccl (mmengine's ``init_dist``), this
+    rank's ``cuda:LOCAL_RANK``; otherwise gloo on CPU (also where GPUs exist: the
+    process group is always joined, or every rank would run every scene).
+    ``'none'``: a single process.
     """
     if launcher not in LAUNCHERS:
         raise ValueError(f'launcher must be one of {LAUNCHERS}, got {launcher!r}')
@@ -58,10 +59,11 @@ def start_distributed(launcher: str = 'none', device: str = 'cpu') -> Tuple[int,
     if not torch_dist.is_initialized():
         if str(device).startswith('cuda') and torch.cuda.is_available():
             init_dist(launcher, backend='nccl')
-        else:
+        else:  # gloo, also on a GPU machine run with --device cpu
             if launcher == 'slurm':
                 _slurm_env()
-            prepare_cpu_distributed({}, 'pytorch')
+            torch_dist.init_process_group(backend='gloo', rank=int(os.environ['RANK']),
+                                          world_size=int(os.environ['WORLD_SIZE']))
     if str(device).startswith('cuda') and torch.cuda.is_available():
         device = f'cuda:{int(os.environ.get("LOCAL_RANK", 0))}'
     rank, world = get_dist_info()
