@@ -14,6 +14,7 @@ from torch import nn
 import incomplete_fusion  # noqa: F401  (registers components)
 from incomplete_fusion.registry import MODELS
 from test_config_tiny import fresh_run, make_tiny_config
+from test_pretrain_multimae import one_thread  # noqa: F401  (autouse: tiny models, one thread)
 
 SPECS = [
     dict(name='rgb', channels=3),
@@ -24,14 +25,6 @@ SLICES = {'rgb': slice(0, 3), 'sar': slice(3, 4), 'dw': slice(4, 5)}
 PATCH, SIZE, DIMS = 8, 32, 32
 SEGMENTER = dict(type='FusionViT', modality_specs=SPECS, img_size=SIZE, patch_size=PATCH,
                  embed_dims=DIMS, depth=2, num_heads=2, out_indices=(0, 1))
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def generator_cfg(specs=SPECS, depth=2):
