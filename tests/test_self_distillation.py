@@ -208,7 +208,7 @@ class DistillProbe(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         rank = runner.rank
         with open(osp.join(self.out_dir, f'distill_rank{rank}.txt'), 'a') as f:
-            f.write(f"{float(outputs['loss_distill'])}\n")
+            f.write(f"{float(torch.as_tensor(outputs['loss_distill']).detach())}\n")
 
     def after_train(self, runner):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
@@ -239,3 +239,19 @@ def test_two_process_gloo_training_with_distillation(tmp_path, dfc2023_root, mon
     assert r0.keys() == r1.keys()
     assert all(torch.equal(r0[k], r1[k]) for k in r0)
     assert glob.glob(str(tmp_path / 'run' / 'iter_2.pth'))
+
+
+def test_instance_model_trains_with_feature_distillation(tmp_path, dfc2023_root):
+    """mmdet side: SelfDistillMask2Former, one process, two iterations."""
+    from test_config_tiny import fresh_run, load_tool, make_tiny_config
+    path = make_tiny_config('mask2former_dfc2023_distill', dfc2023_root, str(tmp_path),
+                            max_iters=2, seed=1,
+                            extra_hooks=[dict(type='DistillProbe', out_dir=str(tmp_path))])
+    assert Config.fromfile(path).model.type == 'SelfDistillMask2Former'
+    load_tool('train').main([path, '--work-dir', str(tmp_path / 'run'), '--cfg-options',
+                             *fresh_run()])
+    with open(tmp_path / 'distill_rank0.txt') as f:
+        values = [float(v) for v in f.read().split()]
+    assert len(values) == 2 and any(v > 0 for v in values)
+    with pytest.raises(ValueError, match="subset of \\('features',\\)"):
+        parse_distill(dict(targets=('logits', )), allowed=('features', ))
