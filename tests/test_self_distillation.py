@@ -155,6 +155,14 @@ def test_loss_is_exactly_zero_when_the_student_sees_the_full_input():
     assert losses['loss_distill'].item() > 0
 
 
+def test_a_run_without_teacher_inputs_says_where_they_come_from():
+    model = tiny_model()
+    out = model.data_preprocessor(batch(), True)  # no hook ran
+    with pytest.warns(UserWarning, match='ModalityDropoutHook'):
+        losses = model.loss(out['inputs'], out['data_samples'])
+    assert losses['loss_distill'].item() == 0.0
+
+
 def test_gradient_never_reaches_the_teacher():
     model = tiny_model(targets=('features', ), weight=2.0)
     out = preprocessed(model, batch(), kept=[('rgb', ), ('sar', 'dsm'), ('dsm', )])

@@ -18,6 +18,7 @@ Mask2Former only) - the per-pixel class distribution the head predicts
 resolution), KL(teacher || student).
 """
 import math
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -111,7 +112,14 @@ class _SelfDistillation:
         return dict(loss_distill=self.distill['weight'] * loss)
 
     def _dropped(self, inputs: Tensor, teacher_inputs: Optional[Tensor]) -> Optional[Tensor]:
-        if teacher_inputs is None or not self.wants_full_inputs:
+        if not self.wants_full_inputs:
+            return None
+        if teacher_inputs is None:
+            if not getattr(self, '_warned_no_teacher', False):
+                warnings.warn(f'{type(self).__name__}: no teacher_inputs reached the model, so '
+                              'loss_distill is 0. They come from ModalityDropoutHook (in '
+                              'custom_hooks) through a Multimodal*DataPreprocessor.')
+                self._warned_no_teacher = True
             return None
         dropped = dropped_samples(inputs, teacher_inputs)
         return dropped if bool(dropped.any()) else None
