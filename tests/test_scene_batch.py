@@ -145,3 +145,22 @@ def test_two_gloo_processes_give_byte_identical_rasters(scenes, semantic_model, 
     assert '(2 processes)' in _srun(cfg, ckpt, manifest, slurm_dir)
     for name in names:  # launched as srun would (2 scenes, 2 tasks: one scene per rank)
         assert _bytes(single, name) == _bytes(slurm_dir, name), name
+
+
+def test_ranks_other_than_0_plan_windows_from_headers(scenes, semantic_model, tmp_path):
+    """With split='windows' only rank 0 reads the files for the value check; the grid
+    comes from the headers alone, so every rank cuts the same windows."""
+    from incomplete_fusion.apis.scene import plan_scene
+    from incomplete_fusion.apis.scene_pipeline import model_modality_set
+    from incomplete_fusion.datasets.value_checks import ValueRangeError
+    good = {m: str(scenes / 's0' / f'{m}.tif') for m in ('rgb', 'sar', 'dsm')}
+    with rasterio.open(good['sar']) as src:
+        profile, data = src.profile, src.read()
+    bad = str(tmp_path / 'sar_negative.tif')  # impossible for the declared amplitude
+    with rasterio.open(bad, 'w', **profile) as dst:
+        dst.write(-np.abs(data) - 1)
+    mset = model_modality_set(semantic_model)
+    with pytest.raises(ValueRangeError):
+        plan_scene(dict(good, sar=bad), mset)
+    headers_only = plan_scene(dict(good, sar=bad), mset, check_values=False)
+    assert headers_only.grid == plan_scene(good, mset).grid

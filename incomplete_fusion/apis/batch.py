@@ -7,9 +7,12 @@ objects, or ``{name: {modality: path}}``). Relative paths are relative to the
 manifest. Pattern: ``"data/{scene}/{modality}.tif"`` (any subset of the
 modality files may exist per scene).
 
-Each scene is planned once (:func:`~.scene.plan_scene`, by the rank that runs
-it); a scene whose inputs are rejected (missing file, corrupt/not a raster, ...)
-or whose inference fails is reported and the others go on. A scene whose output
+Each scene is planned once (:func:`~.scene.plan_scene`) by the rank that runs
+it; with ``split='windows'`` every rank plans it from the file headers (a few
+ms) and only rank 0 also reads the files for the value check (seconds for a
+large scene without overviews). A scene whose inputs are rejected (missing file,
+corrupt/not a raster, ...) or whose inference fails is reported and the others
+go on. A scene whose output
 exists is skipped (outputs appear only when complete, so an interrupted run
 resumes where it stopped). ``report.json`` lists per scene its status, the
 missing and ignored modalities and the error.
@@ -106,9 +109,9 @@ def scenes_from_pattern(pattern: str,
 class _Item:
     """One scene of this rank: where its outputs go, and its row window (if split)."""
 
-    def __init__(self, name, inputs, out, scores, window_of=None):
+    def __init__(self, name, inputs, out, scores, window_of=None, check_values=True):
         self.name, self.inputs, self.out, self.scores = name, inputs, out, scores
-        self.window_of = window_of
+        self.window_of, self.check_values = window_of, check_values
 
 
 def _predict(model, items: Sequence[_Item], plan_options: dict, run_options: dict,
@@ -122,7 +125,8 @@ def _predict(model, items: Sequence[_Item], plan_options: dict, run_options: dic
             status = statuses[item.name] = SceneStatus(item.name, 'failed',
                                                        inputs=dict(item.inputs))
             try:
-                plan = plan_scene(item.inputs, model_modality_set(model), **plan_options)
+                plan = plan_scene(item.inputs, model_modality_set(model),
+                                  check_values=item.check_values, **plan_options)
                 status.missing, status.ignored = plan.missing, plan.ignored
                 rows = None
                 if item.window_of is not None:
@@ -190,8 +194,9 @@ def infer_scenes(model, scenes: Dict[str, Dict[str, Optional[str]]], out_dir: st
                 items.append(_Item(name, scenes[name], outputs[name], score_path))
             continue
         part = os.path.join(out_dir, '.parts', f'{name}.rank{rank}.tif')
+        # the grid needs headers only: rank 0 alone reads the files for the value check
         items.append(_Item(name, scenes[name], part, part[:-4] + '_scores.tif' if scores
-                           else None, window_of))
+                           else None, window_of, check_values=rank == 0))
     run_options = dict(infer_options, format='gtiff') if split == 'windows' else infer_options
     groups = [items] if batch_scenes else [[item] for item in items]
     mine = {}
@@ -228,6 +233,12 @@ def _merge(gathered, split, outputs, out_dir, scores, infer_options) -> Dict[str
         failed = [p for p in parts if p.status == 'failed']
         if failed:
             merged[name] = failed[0]
+            for part in parts:  # the windows of the ranks that succeeded are useless
+                for path in ([part.path, part.path[:-4] + '_scores.tif']
+                             if part.status == 'done' else []):
+                    for stale in (path, path + '.aux.xml'):
+                        if os.path.exists(stale):
+                            os.remove(stale)
             continue
         done = [p for p in parts if p.status == 'done']
         height = done[0].window[2]

@@ -177,7 +177,8 @@ def plan_scene(inputs: Mapping[str, Optional[PathLike]],
                active: Optional[Sequence[str]] = None,
                reference: Union[None, str, PathLike, RasterGrid] = None,
                extent: str = 'union',
-               resolution: Union[None, float, Tuple[float, float]] = None) -> ScenePlan:
+               resolution: Union[None, float, Tuple[float, float]] = None,
+               check_values: bool = True) -> ScenePlan:
     """Validate the scene's inputs and decide the reference grid; reads headers only.
 
     Args:
@@ -192,6 +193,9 @@ def plan_scene(inputs: Mapping[str, Optional[PathLike]],
         extent: ``'union'`` or ``'intersection'`` of the input footprints (only
             for ``reference=None``).
         resolution: output pixel size in reference-CRS units (``None`` = keep).
+        check_values: read each file (decimated) to check its values against the
+            declared units; ``False``: headers only (the grid does not depend on
+            values; e.g. ranks other than 0 planning the same scene).
 
     Raises:
         UnknownModalityError: a name that the config does not declare.
@@ -218,7 +222,8 @@ def plan_scene(inputs: Mapping[str, Optional[PathLike]],
         for n in declared if n in given and n in active_names
     }
     for name, raster in rasters.items():  # values vs declared units: a decimated read
-        check_file_values(raster.path, mset.spec(name))
+        if check_values:
+            check_file_values(raster.path, mset.spec(name))
     if not rasters:
         raise SceneInputError(
             f'no input file for any active modality (active: {list(active_names)}, '

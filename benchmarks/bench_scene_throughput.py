@@ -1,0 +1,120 @@
+"""Scene-inference throughput: tiles/s per modality subset, reader pool on/off,
+batches per scene or across scenes, and the share of time the model waited for data.
+
+Model: the demo model (``mask2former_dfc2023_semantic.py`` + ``configs/demo/cpu_preset.py``:
+FusionViT-T depth 6 + Mask2Former, 128 px tiles), random weights (throughput does
+not depend on them). Scenes: ``--scenes`` generated ``make_scene`` scenes of
+``--size`` px (rgb 0.5 m with a nodata hole, sar 1 m, dsm), each given with only the
+subset's modality files. Every configuration predicts all scenes through the
+same code as ``tools/infer_scenes.py`` (:class:`SceneRun` + :func:`run_stream`):
+
+* ``reader``: ``serial`` (tiles read in the model's thread, ``workers=0``) or
+  ``pool`` (``--workers`` threads reading ahead, a bounded queue);
+* ``batches``: ``per scene`` (one stream per scene, a batch never spans scenes)
+  or ``across`` (one stream: batches mix scenes).
+
+Printed per row: tiles/s, model share (time in ``model.test_step``) and reading
+share (time the model waited for tiles / wall time). Ratios, nothing asserted.
+
+    .venv/bin/python benchmarks/bench_scene_throughput.py --scenes 6 --size 256
+"""
+import argparse
+import os.path as osp
+import sys
+import tempfile
+import time
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path[:0] = [REPO, osp.join(REPO, 'tools')]
+
+CONFIG = osp.join(REPO, 'configs/fusionvit/mask2former_dfc2023_semantic.py')
+PRESET = osp.join(REPO, 'configs/demo/cpu_preset.py')
+SUBSETS = {'rgb+sar+dsm': ('rgb', 'sar', 'dsm'), 'sar+dsm': ('sar', 'dsm'), 'rgb': ('rgb', )}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--scenes', type=int, default=6)
+    parser.add_argument('--size', type=int, default=256, help='scene size in px')
+    parser.add_argument('--tile-size', type=int, default=128)
+    parser.add_argument('--overlap', type=int, default=32)
+    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--workers', type=int, default=2, help='reader threads of the pool')
+    parser.add_argument('--subsets', nargs='+', default=list(SUBSETS), choices=list(SUBSETS))
+    parser.add_argument('--work-dir', default=None)
+    return parser.parse_args()
+
+
+def predict(model, scenes, out_dir, args, workers, across):
+    """All scenes through run_stream; returns the summed StreamStats."""
+    from incomplete_fusion.apis.scene import plan_scene
+    from incomplete_fusion.apis.scene_pipeline import model_modality_set
+    from incomplete_fusion.apis.scene_run import SceneRun
+    from incomplete_fusion.apis.tile_stream import StreamStats, run_stream
+    errors = []
+
+    def jobs(names):
+        for name in names:
+            plan = plan_scene(scenes[name], model_modality_set(model))
+            run = SceneRun(model, plan, osp.join(out_dir, f'{name}.tif'),
+                           tile_size=args.tile_size, overlap=args.overlap, format='gtiff')
+            for tile in run.tiles:
+                yield run, tile
+
+    groups = [list(scenes)] if across else [[name] for name in scenes]
+    total = StreamStats()
+    tic = time.perf_counter()
+    for group in groups:
+        stats = run_stream(model, jobs(group), args.batch_size, workers,
+                           on_close=lambda _, error: errors.append(error))
+        for key in ('tiles', 'tiles_run', 'batches', 'model_seconds', 'wait_seconds'):
+            setattr(total, key, getattr(total, key) + getattr(stats, key))
+    total.seconds = time.perf_counter() - tic
+    failed = [e for e in errors if e is not None]
+    if failed:
+        raise failed[0]
+    return total
+
+
+def main():
+    args = parse_args()
+    import torch
+
+    from experiment_utils import compose_config
+    from incomplete_fusion.apis import init_model
+    from incomplete_fusion.testing import make_scene
+    work = args.work_dir or tempfile.mkdtemp(prefix='bench_scene_throughput_')
+    files = {}
+    for k in range(args.scenes):
+        folder = osp.join(work, f'scene{k}')
+        paths = make_scene(folder, size=args.size, seed=k) if not osp.exists(
+            osp.join(folder, 'dsm.tif')) else {m: osp.join(folder, f'{m}.tif')
+                                               for m in ('rgb', 'sar', 'dsm')}
+        files[f'scene{k}'] = {m: paths[m] for m in ('rgb', 'sar', 'dsm')}
+    torch.manual_seed(0)
+    model = init_model(compose_config(CONFIG, PRESET), None)
+    print(f'{args.scenes} scenes of {args.size} px, tile {args.tile_size}, overlap '
+          f'{args.overlap}, batch {args.batch_size}, demo model (random weights), '
+          f'{torch.get_num_threads()} torch threads, pool of {args.workers} reader threads')
+    print('| subset | reader | batches | tiles | passes | seconds | tiles/s | model share | '
+          'reading share |')
+    print('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+    predict(model, {'warmup': files['scene0']}, work, args, 0, False)
+    for subset in args.subsets:
+        keep = SUBSETS[subset]
+        scenes = {s: {m: (p if m in keep else None) for m, p in f.items()}
+                  for s, f in files.items()}
+        for reader, workers, across in (('serial', 0, False), ('pool', args.workers, False),
+                                        ('serial', 0, True), ('pool', args.workers, True)):
+            out = osp.join(work, f'out_{subset}_{reader}_{across}')
+            s = predict(model, scenes, out, args, workers, across)
+            print(f'| {subset} | {reader} | {"across" if across else "per scene"} | {s.tiles} | '
+                  f'{s.batches} | {s.seconds:.1f} | {s.tiles_per_second:.2f} | '
+                  f'{s.model_seconds / s.seconds:.0%} | {s.reading_share:.1%} |', flush=True)
+    if not args.work_dir:
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
