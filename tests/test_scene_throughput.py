@@ -6,7 +6,6 @@ import os
 import numpy as np
 import pytest
 import rasterio
-import torch
 from affine import Affine
 from rasterio.crs import CRS
 
