@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
@@ -25,6 +24,7 @@ from incomplete_fusion.modalities import channel_slices, total_channels
 from incomplete_fusion.registry import MODELS
 
 from ..layers.attention import MASKED_ATTENTION_IMPLS, AttentionMasks
+from ..layers.fusion_init import FUSION_INITS, initial_fusion_tokens, resize_token_grid
 from ..layers.fusion_layer import FusionLayer
 from ..layers.patch_embed import (ModalityPatchEmbed, PatchDropout, patch_availability,
                                   sincos_2d_position_embedding, valid_pixels)
@@ -89,6 +89,9 @@ class FusionViT(DeclaredModalities, BaseModule):
             plain attention over all tokens).
         modality_attention: per-location modality attention in every layer.
             Both switches off is the MultiViT baseline.
+        fusion_init: ``'learned'`` or ``'modality_mean'`` (also add the mean of
+            the present modality embeddings at each location: a local path at
+            init for variants without modality attention; see ``fusion_init.py``).
         attention_impl: the masked attention's computation: ``'block_sparse'``
             (fastest on CPU), ``'dense'`` (oracle), ``'flex'`` (FlexAttention) or
             ``'auto'`` (on CUDA the faster of block_sparse and flex, measured).
@@ -114,6 +117,7 @@ class FusionViT(DeclaredModalities, BaseModule):
                  min_valid_fraction: float = 0.5,
                  masked_attention: bool = True,
                  modality_attention: bool = True,
+                 fusion_init: str = 'learned',
                  attention_impl: str = 'block_sparse',
                  patch_keep_ratio: float = 1.0,
                  dirichlet_alpha: float = 1.0,
@@ -139,7 +143,9 @@ class FusionViT(DeclaredModalities, BaseModule):
         if attention_impl not in MASKED_ATTENTION_IMPLS:
             raise ValueError(f'attention_impl must be one of {MASKED_ATTENTION_IMPLS}, '
                              f'got {attention_impl!r}')
-        self.masked_attention = masked_attention
+        if fusion_init not in FUSION_INITS:
+            raise ValueError(f'fusion_init must be one of {FUSION_INITS}, got {fusion_init!r}')
+        self.masked_attention, self.fusion_init = masked_attention, fusion_init
         self.modality_attention = modality_attention
         self.attention_impl = attention_impl if masked_attention else 'plain'
         self.out_indices = tuple(sorted({i % depth for i in out_indices}))
@@ -193,17 +199,8 @@ class FusionViT(DeclaredModalities, BaseModule):
             if old.dim() != 4 or old.shape[-1] != self.embed_dims:
                 raise ValueError(f'cannot load {key} of shape {tuple(old.shape)} into '
                                  f'{tuple(self.fusion_tokens.shape)}')
-            state_dict[key] = self._resize_grid(old, self.grid_size).to(old.dtype)
+            state_dict[key] = resize_token_grid(old, self.grid_size).to(old.dtype)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    @staticmethod
-    def _resize_grid(grid: Tensor, size: Tuple[int, int]) -> Tensor:
-        """``(1, h, w, D)`` -> ``(1, *size, D)`` by bicubic interpolation."""
-        if tuple(grid.shape[1:3]) == tuple(size):
-            return grid
-        resized = F.interpolate(grid.permute(0, 3, 1, 2).float(), size=size, mode='bicubic',
-                                align_corners=False)
-        return resized.permute(0, 2, 3, 1).to(grid.dtype)
 
     # ----------------------------------------------------------- availability
     def _check_inputs(self, inputs: Tensor) -> Tuple[int, int]:
@@ -253,16 +250,14 @@ class FusionViT(DeclaredModalities, BaseModule):
         dtype = self.fusion_tokens.dtype
         pos = sincos_2d_position_embedding(grid, self.embed_dims, device=inputs.device,
                                            dtype=dtype)
-        blocks = [
-            self.patch_embeds[n](inputs[:, self.slices[n]].to(dtype), valid[n]) + pos
-            for n in computed
-        ]
-        fusion = self._resize_grid(self.fusion_tokens, grid).flatten(1, 2) + pos
-        blocks.append(fusion.expand(b, -1, -1))
-        x = torch.stack(blocks, 1)
+        embeds = [self.patch_embeds[n](inputs[:, self.slices[n]].to(dtype), valid[n]) for n in computed]
+        embeds = torch.stack(embeds, 1) if embeds else pos.new_zeros(b, 0, *pos.shape)
         token_available = torch.stack(
             [available[n] for n in computed] + [available[self.names[0]].new_ones(b, grid[0] * grid[1])],
             1)
+        fusion = initial_fusion_tokens(resize_token_grid(self.fusion_tokens, grid), pos, embeds,
+                                       token_available[:, :-1], self.fusion_init)
+        x = torch.cat([embeds + pos, fusion[:, None]], 1)
         masks = AttentionMasks.from_available(token_available)
 
         taps = []
