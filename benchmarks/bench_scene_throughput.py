@@ -10,8 +10,8 @@ same code as ``tools/infer_scenes.py`` (:class:`SceneRun` + :func:`run_stream`):
 
 * ``reader``: ``serial`` (tiles read in the model's thread, ``workers=0``) or
   ``pool`` (``--workers`` threads reading ahead, a bounded queue);
-* ``batches``: ``per scene`` (one stream per scene, a batch never spans scenes)
-  or ``across`` (one stream: batches mix scenes).
+* ``batches``: ``per scene`` (a batch never spans scenes: ``--no-batch-scenes``)
+  or ``across`` (batches mix scenes, the default of ``tools/infer_scenes.py``).
 
 Printed per row: tiles/s, model share (time in ``model.test_step``) and reading
 share (time the model waited for tiles / wall time). Ratios, nothing asserted.
@@ -22,7 +22,6 @@ import argparse
 import os.path as osp
 import sys
 import tempfile
-import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path[:0] = [REPO, osp.join(REPO, 'tools')]
@@ -46,11 +45,11 @@ def parse_args():
 
 
 def predict(model, scenes, out_dir, args, workers, across):
-    """All scenes through run_stream; returns the summed StreamStats."""
+    """All scenes through one run_stream; returns its StreamStats."""
     from incomplete_fusion.apis.scene import plan_scene
     from incomplete_fusion.apis.scene_pipeline import model_modality_set
     from incomplete_fusion.apis.scene_run import SceneRun
-    from incomplete_fusion.apis.tile_stream import StreamStats, run_stream
+    from incomplete_fusion.apis.tile_stream import run_stream
     errors = []
 
     def jobs(names):
@@ -61,15 +60,8 @@ def predict(model, scenes, out_dir, args, workers, across):
             for tile in run.tiles:
                 yield run, tile
 
-    groups = [list(scenes)] if across else [[name] for name in scenes]
-    total = StreamStats()
-    tic = time.perf_counter()
-    for group in groups:
-        stats = run_stream(model, jobs(group), args.batch_size, workers,
-                           on_close=lambda _, error: errors.append(error))
-        for key in ('tiles', 'tiles_run', 'batches', 'model_seconds', 'wait_seconds'):
-            setattr(total, key, getattr(total, key) + getattr(stats, key))
-    total.seconds = time.perf_counter() - tic
+    total = run_stream(model, jobs(list(scenes)), args.batch_size, workers, mix_scenes=across,
+                       on_close=lambda _, error: errors.append(error))
     failed = [e for e in errors if e is not None]
     if failed:
         raise failed[0]

@@ -115,8 +115,8 @@ class _Item:
 
 
 def _predict(model, items: Sequence[_Item], plan_options: dict, run_options: dict,
-             batch_size: int, workers: int) -> Dict[str, SceneStatus]:
-    """Plan and predict ``items`` in one tile stream (batches may mix scenes)."""
+             batch_size: int, workers: int, mix_scenes: bool) -> Dict[str, SceneStatus]:
+    """Plan and predict ``items`` in one tile stream (batches mix scenes if ``mix_scenes``)."""
     statuses, started = {}, {}
 
     def runs():
@@ -152,7 +152,7 @@ def _predict(model, items: Sequence[_Item], plan_options: dict, run_options: dic
         status.status, status.path, status.num_tiles = 'done', result.path, result.num_tiles
         status.seconds = time.perf_counter() - started[run.name]
 
-    run_stream(model, runs(), batch_size, workers, on_close=on_close)
+    run_stream(model, runs(), batch_size, workers, on_close=on_close, mix_scenes=mix_scenes)
     return statuses
 
 
@@ -168,9 +168,9 @@ def infer_scenes(model, scenes: Dict[str, Dict[str, Optional[str]]], out_dir: st
     (``'windows'``, semantic models); ``'auto'``: windows when there are fewer
     pending scenes than ranks. Rank 0 writes ``report.json`` and the mosaic and
     returns every scene's status (other ranks: their own).
-    ``batch_scenes``: one stream of tiles over all of this rank's scenes, so a batch
-    may hold tiles of several scenes (``False``: one stream per scene); the rasters
-    are byte-identical either way (:mod:`.tile_stream`). ``workers``: reader threads.
+    ``batch_scenes``: a batch may hold tiles of several scenes (``False``: batches end
+    with each scene); the rasters are byte-identical either way (:mod:`.tile_stream`).
+    ``workers``: reader threads (they read ahead across scenes either way).
     ``infer_options``: of :func:`~.inference.infer_scene` (``tile_size``, ``format``,
     ``vector_format``...).
     """
@@ -198,10 +198,7 @@ def infer_scenes(model, scenes: Dict[str, Dict[str, Optional[str]]], out_dir: st
         items.append(_Item(name, scenes[name], part, part[:-4] + '_scores.tif' if scores
                            else None, window_of, check_values=rank == 0))
     run_options = dict(infer_options, format='gtiff') if split == 'windows' else infer_options
-    groups = [items] if batch_scenes else [[item] for item in items]
-    mine = {}
-    for group in groups:
-        mine.update(_predict(model, group, plan_options, run_options, batch_size, workers))
+    mine = _predict(model, items, plan_options, run_options, batch_size, workers, batch_scenes)
     if world > 1:
         gathered = [None] * world
         import torch.distributed as torch_dist

@@ -6,7 +6,8 @@
   in order. ``workers=0`` reads in the calling thread.
 * **Batches across tile rows and scenes**: the model gets ``batch_size`` tiles
   at a time from the stream, whichever scenes they belong to, so small scenes
-  (or scenes narrower than ``batch_size`` tiles) do not starve it.
+  (or scenes narrower than ``batch_size`` tiles) do not starve it
+  (``mix_scenes=False``: batches end with each scene).
 * **Constant batch shape**: every model call gets exactly ``batch_size`` tiles;
   a short last batch is padded with copies of its last tile (their outputs are
   dropped). Kernels may round differently for another batch size (measured on
@@ -102,13 +103,15 @@ def read_ahead(jobs: Iterable[Job], workers: int = 1, depth: int = 8,
 
 
 def run_stream(model, jobs: Iterable[Job], batch_size: int = 4, workers: int = 1,
-               depth: Optional[int] = None,
+               depth: Optional[int] = None, mix_scenes: bool = True,
                on_close: Optional[Callable[[SceneRun, Optional[BaseException]], None]] = None,
                progress: bool = False, total: Optional[int] = None) -> StreamStats:
     """Predict every ``(run, tile)`` of ``jobs`` (each run's tiles in order, runs one
     after the other); ``on_close(run, error)`` after a run's outputs are written
     (``error=None``) or discarded. All runs must share one modality set (the model is
-    bound to it). ``depth``: tiles read ahead (default ``2 * batch_size``)."""
+    bound to it). ``depth``: tiles read ahead (default ``2 * batch_size``).
+    ``mix_scenes=False``: a batch never spans two runs (the reader still reads ahead
+    across them)."""
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
     stats = StreamStats()
@@ -184,6 +187,8 @@ def run_stream(model, jobs: Iterable[Job], batch_size: int = 4, workers: int = 1
                 close(run, loaded)
                 continue
             packed, valid = loaded
+            if not mix_scenes and pending and pending[-1][0] is not run:
+                flush_batch()
             pending.append((run, tile, packed, valid))
             if sum(p[2] is not None for p in pending) >= batch_size:
                 flush_batch()
