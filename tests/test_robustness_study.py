@@ -1,41 +1,192 @@
-"""The robustness study's comparison table: subsets x variants, from per-variant CSVs."""
+"""The robustness study: multi-seed statistics on known inputs, the plan, resume, fill-in."""
 import csv
+import glob
+import math
+import os
 import os.path as osp
+import shutil
+import subprocess
 import sys
 
 import pytest
+from mmengine.config import Config
 
-from incomplete_fusion.evaluation.subset_table import SubsetTable
-from incomplete_fusion.modalities import nonempty_subsets
+from incomplete_fusion.evaluation import SeedStatistics, Stat
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools'))
-import robustness_study  # noqa: E402
+from test_config_tiny import TINY_BACKBONE, load_tool
+from test_low_label import in_process, tiny_preset
 
-NAMES = ('rgb', 'sar', 'dsm')
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(REPO, 'tools'))
 
-
-def _write_variant(work_dir, variant, score):
-    table = SubsetTable(modalities=NAMES)
-    for subset in nonempty_subsets(NAMES):
-        table.add(subset, {'mIoU': 50.0, 'IoU.building': score(subset)})
-    out = robustness_study.variant_dir(str(work_dir), variant)
-    table.save(out)
+RGB, DSM, BOTH = ('rgb',), ('dsm',), ('rgb', 'dsm')
 
 
-def test_comparison_has_one_row_per_subset_and_one_column_per_variant(tmp_path):
-    _write_variant(tmp_path, 'FusionViT', lambda s: 10.0 * len(s))
-    _write_variant(tmp_path, 'w/o mask', lambda s: 5.0 + len(s))
-    table = robustness_study.compare(str(tmp_path), ['FusionViT', 'w/o mask'], 'IoU.building')
-    assert [subset for subset, _ in table.rows] == nonempty_subsets(NAMES)
-    with open(tmp_path / 'robustness.csv') as f:
+def known_results():
+    return {
+        'A': {0: {RGB: 10.0, DSM: 50.0, BOTH: 60.0},
+              1: {RGB: 20.0, DSM: 40.0, BOTH: 70.0},
+              2: {RGB: 30.0, DSM: 60.0, BOTH: 80.0}},
+        'B': {0: {RGB: 5.0, DSM: 3.0, BOTH: 7.0},  # worst: DSM, RGB, RGB
+              1: {RGB: 1.0, DSM: 2.0, BOTH: 9.0},
+              2: {RGB: 4.0, DSM: 6.0, BOTH: 8.0}},
+    }
+
+
+def test_mean_std_mean_over_subsets_and_worst_subset_on_known_inputs():
+    stats = SeedStatistics(('rgb', 'dsm'), known_results())
+    assert stats.seeds == [0, 1, 2] and stats.variants == ['A', 'B']
+    assert stats.stat('A', RGB).mean == 20.0 and stats.stat('A', RGB).std == 10.0  # ddof=1
+    assert stats.stat('A', BOTH).mean == 70.0 and stats.stat('A', BOTH).std == 10.0
+    # per seed first: seed means 40, 43.33, 56.67; worst 10, 20, 30
+    assert stats.per_seed('A', 'mean') == pytest.approx((40.0, 130 / 3, 170 / 3))
+    assert stats.stat('A', 'mean').mean == pytest.approx(140 / 3)
+    assert stats.stat('A', 'mean').std == pytest.approx(math.sqrt(
+        sum((x - 140 / 3) ** 2 for x in (40.0, 130 / 3, 170 / 3)) / 2))
+    assert stats.per_seed('A', 'worst') == (10.0, 20.0, 30.0)
+    # the worst subset differs between seeds: min per seed (3, 1, 4), not min of the means
+    assert stats.per_seed('B', 'worst') == (3.0, 1.0, 4.0)
+    assert stats.stat('B', 'worst').mean == pytest.approx(8 / 3)
+    assert min(stats.stat('B', s).mean for s in stats.subsets) == pytest.approx(10 / 3)
+    assert stats.worst_subsets('B') == {RGB: 2, DSM: 1}
+    assert stats.worst_label('B') == 'RGB ×2, DSM ×1'
+
+
+def test_one_seed_has_no_std_and_unequal_runs_are_refused():
+    single = Stat((3.0,))
+    assert math.isnan(single.std) and single.format() == '3.00'
+    assert Stat((1.0, 3.0)).format() == '2.00 ± 1.41'
+    results = known_results()
+    del results['B'][2]
+    with pytest.raises(ValueError, match="'B' has seeds"):
+        SeedStatistics(('rgb', 'dsm'), results)
+    results = known_results()
+    del results['A'][1][BOTH]
+    with pytest.raises(ValueError, match='other subsets'):
+        SeedStatistics(('rgb', 'dsm'), results)
+
+
+def test_markdown_csv_and_figure(tmp_path):
+    paths = SeedStatistics(('rgb', 'dsm'), known_results()).save(str(tmp_path), 'robustness')
+    md = open(paths['md']).read().splitlines()
+    assert md[0] == '| RGB | DSM | A | B |'
+    assert md[2] == '| ✓ |  | 20.00 ± 10.00 | 3.33 ± 2.08 |'
+    assert md[5].startswith('| **mean over subsets** |  | 46.67 ± ')
+    assert md[6] == '| **worst subset** |  | 20.00 ± 10.00 | 2.67 ± 1.53 |'
+    assert md[7] == '| *which* |  | RGB ×3 | RGB ×2, DSM ×1 |'
+    with open(paths['csv']) as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 7
-    full = next(r for r in rows if r['subset'] == 'RGB+SAR+DSM')
-    assert float(full['FusionViT']) == 30.0 and float(full['w/o mask']) == 8.0
-    assert (tmp_path / 'robustness.png').read_bytes()[:4] == b'\x89PNG'
+    assert [r['subset'] for r in rows] == ['RGB', 'DSM', 'RGB+DSM', 'mean', 'worst']
+    assert float(rows[4]['B mean']) == pytest.approx(8 / 3)
+    assert float(rows[0]['A std']) == 10.0 and rows[0]['rgb'] == '1'
+    with open(paths['seeds']) as f:
+        raw = list(csv.DictReader(f))
+    assert len(raw) == 2 * 5 * 3
+    assert {r['value'] for r in raw if r['variant'] == 'B' and r['subset'] == 'worst'} == {
+        '3.0', '1.0', '4.0'}
+    assert open(paths['png'], 'rb').read(4) == b'\x89PNG'
 
 
-def test_unknown_metric_names_the_columns(tmp_path):
-    _write_variant(tmp_path, 'FusionViT', lambda s: 1.0)
-    with pytest.raises(KeyError, match='IoU.building'):
-        robustness_study.compare(str(tmp_path), ['FusionViT'], 'AP@50')
+def test_a_variant_without_its_config_names_the_file(tmp_path, monkeypatch):
+    study = load_tool('robustness_study')
+    monkeypatch.setitem(study.VARIANTS, 'PerceiverIO', 'perceiverio_not_written_yet.py')
+    with pytest.raises(FileNotFoundError, match='perceiverio_not_written_yet.py'):
+        study.main(['--work-dir', str(tmp_path), '--variants', 'FusionViT', 'PerceiverIO',
+                    '--dry-run'])
+    assert not os.listdir(tmp_path)  # nothing generated or trained
+
+
+def test_gpu_script_dry_run_plans_the_paper_sized_study(tmp_path):
+    """benchmarks/gpu_study.sh --dry-run composes every config at paper size, runs nothing."""
+    out = subprocess.run(
+        ['bash', osp.join(REPO, 'benchmarks', 'gpu_study.sh'), '--dry-run',
+         '--work-dir', str(tmp_path / 'gpu'), '--seeds', '0'],
+        capture_output=True, text=True, cwd=REPO, env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert out.returncode == 0, out.stderr[-2000:]
+    plan = out.stdout
+    for variant in ('FusionViT', 'w/o mask', 'w/o random', 'w/o modality attn', 'MultiViT',
+                    'PerceiverIO', 'self-distillation'):
+        assert f'[seed 0 {variant}] train' in plan
+    assert '[seed 0 fill-in] eval (after w/o random, multimae)' in plan
+    assert '[seed 0 multimae] pretrain' in plan
+    assert 'FusionViT depth 12, 256x256' in plan  # paper model size, no CPU preset
+    assert 'cpu_preset' not in plan
+    assert not (tmp_path / 'gpu').exists()
+
+
+def tiny_multimae_preset(path: str) -> str:
+    """--multimae-preset at test sizes: the tiny backbone (fits tiny_preset's), 64x64."""
+    pipeline = [dict(type='LoadMultimodalImages'), dict(type='RandomFlip', prob=0.5),
+                dict(type='PackInputs', meta_keys=('img_path', 'ori_shape', 'img_shape'))]
+    Config(dict(
+        model=dict(backbone=TINY_BACKBONE,
+                   head=dict(in_dims=32, decoder_dims=32, decoder_heads=4)),
+        train_dataloader=dict(batch_size=2, num_workers=0, persistent_workers=False,
+                              dataset=dict(pipeline=pipeline)),
+        param_scheduler=[dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, end=1)],
+        default_hooks=dict(logger=dict(interval=1)),
+    )).dump(path)
+    return path
+
+
+@pytest.fixture
+def tiny_study(tmp_path, monkeypatch):
+    """The study's main() with runs in-process and the tiny presets on 64-px tiles."""
+    import experiment_utils
+    monkeypatch.setattr(experiment_utils, 'run_tool', in_process)
+    study = load_tool('robustness_study')
+    work_dir = tmp_path / 'study'
+    argv = ['--work-dir', str(work_dir), '--iters', '1', '--pretrain-epochs', '1',
+            '--preset', tiny_preset(str(tmp_path / 'tiny_preset.py')),
+            '--multimae-preset', tiny_multimae_preset(str(tmp_path / 'tiny_mae.py')),
+            '--num-train', '4', '--num-val', '2', '--tile-size', '64']
+    return study, work_dir, argv
+
+
+def train_runs(run_dir):
+    """mmengine's timestamped folders of a run's trainings."""
+    return sorted(glob.glob(osp.join(run_dir, 'train', '2*')))
+
+
+def test_two_seeds_summary_resume_and_changed_settings(tiny_study):
+    study, work_dir, argv = tiny_study
+    argv = argv + ['--variants', 'FusionViT', '--seeds', '0', '1']
+    study.main(argv)
+    with open(work_dir / 'robustness.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 7 + 2 and rows[-1]['subset'] == 'worst'
+    assert list(rows[0])[-2:] == ['FusionViT mean', 'FusionViT std']
+    with open(work_dir / 'robustness_seeds.csv') as f:
+        assert {r['seed'] for r in csv.DictReader(f)} == {'0', '1'}
+    for seed in (0, 1):  # one dataset, the seed of each run
+        config = glob.glob(str(work_dir / f'seed{seed}' / 'FusionViT' / '*.py'))
+        cfg = Config.fromfile(config[0])
+        assert cfg.randomness.seed == seed
+        assert cfg.data_root == str(work_dir / 'data' / 'dfc2023') + '/'
+    table = (work_dir / 'robustness.csv').read_text()
+    seed1 = work_dir / 'seed1' / 'FusionViT'
+    trained = train_runs(seed1)
+    os.remove(seed1 / 'eval' / 'subset_eval.csv')  # interrupted after training: evaluate only
+    shutil.rmtree(work_dir / 'seed0' / 'FusionViT' / 'train')  # finished: reused as is
+    study.main(argv)
+    assert (work_dir / 'robustness.csv').read_text() == table
+    assert train_runs(seed1) == trained and (seed1 / 'eval' / 'subset_eval.csv').exists()
+    assert not (work_dir / 'seed0' / 'FusionViT' / 'train').exists()
+    with pytest.raises(RuntimeError, match='other settings'):
+        study.main([a if a != '1' else '2' for a in argv[:4]] + argv[4:])  # --iters 2
+
+
+def test_fill_in_evaluates_the_full_modality_checkpoint_with_the_seeds_generator(tiny_study):
+    study, work_dir, argv = tiny_study
+    study.main(argv + ['--variants', 'fill-in', '--seeds', '3'])
+    seed = work_dir / 'seed3'
+    assert sorted(os.listdir(seed)) == ['fill-in', 'multimae', 'wo_random']
+    assert not train_runs(seed / 'fill-in')  # evaluation only
+    cfg = Config.fromfile(glob.glob(str(seed / 'fill-in' / '*.py'))[0])
+    assert cfg.model.backbone.type == 'FillInBackbone'
+    assert cfg.model.backbone.generator is None  # built from the checkpoint's config
+    assert cfg.model.backbone.generator_checkpoint == str(seed / 'multimae/train/epoch_1.pth')
+    log = open(glob.glob(str(seed / 'fill-in' / 'eval' / '2*' / '*.log'))[0]).read()
+    assert str(seed / 'wo_random/train/iter_1.pth') in log  # the w/o random checkpoint
+    with open(work_dir / 'robustness.csv') as f:
+        assert list(csv.DictReader(f))[0].keys() >= {'fill-in mean', 'fill-in std'}

@@ -1,5 +1,6 @@
-"""What tools/demo.py and tools/robustness_study.py share: compose a config from a
-config file + a preset + overrides, and run the project's own tools on it.
+"""What tools/demo.py, tools/robustness_study.py and tools/low_label_study.py share:
+compose a config from a config file + a preset + overrides, and run the project's own
+tools on it (in parallel threads too: ``tool_output``).
 
 Each run's exact config is written to ``<work_dir>/<config>_<preset>.py`` (the name
 shows up in logs and figure titles) so that it can be re-run with ``tools/train.py`` /
@@ -11,7 +12,9 @@ import os
 import os.path as osp
 import subprocess
 import sys
-from typing import Optional, Sequence
+import threading
+from contextlib import contextmanager
+from typing import Dict, Iterator, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
@@ -73,11 +76,34 @@ def write_config(cfg: Config, work_dir: str, preset: Optional[str] = None) -> st
     return path
 
 
+_OUTPUT = threading.local()  # where run_tool sends a tool's output, per thread
+
+
+@contextmanager
+def tool_output(log_file: str, env: Optional[Dict[str, str]] = None) -> Iterator[None]:
+    """Inside: ``run_tool`` calls of this thread append the tool's output to ``log_file``
+    and add ``env`` to its environment (runs in parallel must not interleave on the
+    terminal, and share the CPU threads)."""
+    _OUTPUT.log_file, _OUTPUT.env = log_file, env
+    try:
+        yield
+    finally:
+        _OUTPUT.log_file = _OUTPUT.env = None
+
+
 def run_tool(script: str, *args: str) -> None:
     """Run one of tools/*.py in a fresh interpreter, as a user would."""
     command = [sys.executable, osp.join(REPO, 'tools', script), *args]
-    print(f'\n$ {" ".join(command)}', flush=True)
-    subprocess.run(command, check=True, cwd=REPO)
+    log_file, env = getattr(_OUTPUT, 'log_file', None), getattr(_OUTPUT, 'env', None)
+    if log_file is None:
+        print(f'\n$ {" ".join(command)}', flush=True)
+        subprocess.run(command, check=True, cwd=REPO)
+        return
+    with open(log_file, 'a') as log:
+        log.write(f'\n$ {" ".join(command)}\n')
+        log.flush()
+        subprocess.run(command, check=True, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                       env=dict(os.environ, **(env or {})))
 
 
 def train(config_path: str, work_dir: str) -> str:

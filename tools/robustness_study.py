@@ -1,57 +1,283 @@
-"""The paper's robustness comparison on generated data, one command.
+"""The robustness study: every missing-modality strategy, several seeds, one command.
 
-FusionViT trained with random modality combinations against the MultiViT
-baseline and the three ablations (w/o masked attention, w/o random modality
-combination, w/o modality attention), each trained with the same data, budget
-(preset + iterations) and seed, then evaluated on every modality subset:
+Each variant is trained with the same data, budget (preset + iterations) and seed,
+then evaluated on every modality subset with ``tools/test.py --all-subsets``; this
+is repeated for each seed (``randomness.seed``: model initialisation and every
+random draw). The data is generated once (``--data-seed``) and shared by all runs::
 
-    python tools/robustness_study.py --work-dir work_dirs/robustness
+    python tools/robustness_study.py --work-dir work_dirs/robustness          # CPU preset
+    python tools/robustness_study.py --seeds 0 1 2 --variants FusionViT MultiViT --iters 400
+    python tools/robustness_study.py --dry-run                                 # the plan
 
-Writes ``<work_dir>/<variant>/`` (the composed config, training logs, checkpoint,
-subset_eval.{md,csv,png}) and the comparison ``robustness.{md,csv,png}``: rows
-are modality subsets, columns the variants, cells the chosen metric.
+Variants: FusionViT, its ablations (w/o mask, w/o random, w/o modality attn),
+MultiViT, PerceiverIO, self-distillation (trained), and fill-in: evaluation only,
+the ``w/o random`` (full-modality) checkpoint of the same seed with the fill-in
+config, whose generator is a MultiMAE checkpoint pretrained per seed
+(``configs/fusionvit/multimae_dfc2023.py`` + ``--multimae-preset``).
+
+Writes ``<work_dir>/seed<k>/<variant>/`` (composed config, ``train/``, ``eval/subset_eval.*``),
+``<work_dir>/seed<k>/multimae/`` and the summary ``robustness.{md,csv,png}`` plus
+``robustness_seeds.csv`` (:class:`~incomplete_fusion.evaluation.SeedStatistics`:
+mean ± std over seeds per subset, mean over subsets, worst subset). Finished runs are
+reused, so an interrupted study resumes; a run whose composed config changed is refused.
 """
 import argparse
-import csv
 import os
 import os.path as osp
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
 
 TOOLS = osp.dirname(osp.abspath(__file__))
 sys.path[:0] = [osp.dirname(TOOLS), TOOLS]  # run from a checkout
 
-from experiment_utils import (REPO, common_options, compose_config,  # noqa: E402
-                              evaluate_subsets, make_dfc2023_data, train, write_config)
+import experiment_utils as eu  # noqa: E402
+from experiment_utils import REPO, common_options, compose_config  # noqa: E402
 
 CONFIGS = osp.join(REPO, 'configs', 'fusionvit')
 VARIANTS = {
     'FusionViT': 'mask2former_dfc2023_semantic.py',
-    'MultiViT': 'multivit_dfc2023_semantic.py',
     'w/o mask': 'mask2former_dfc2023_semantic_wo-mask.py',
     'w/o random': 'mask2former_dfc2023_semantic_wo-random.py',
     'w/o modality attn': 'mask2former_dfc2023_semantic_wo-modality-attn.py',
+    'MultiViT': 'multivit_dfc2023_semantic.py',
+    'PerceiverIO': 'perceiverio_dfc2023_semantic.py',
+    'self-distillation': 'mask2former_dfc2023_semantic_distill.py',
+    'fill-in': 'mask2former_dfc2023_semantic_fillin.py',
 }
+EVAL_ONLY = {'fill-in': 'w/o random'}  # variant -> the variant whose checkpoint it evaluates
+MULTIMAE_CONFIG = osp.join(CONFIGS, 'multimae_dfc2023.py')
+DEMO = osp.join(REPO, 'configs', 'demo')
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/robustness')
     parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument('--preset', default=osp.join(REPO, 'configs', 'demo', 'cpu_preset.py'),
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2],
+                        help='training seeds (randomness.seed); one run per variant and seed')
+    parser.add_argument('--iters', '--budget', type=int, default=400,
+                        help='training iterations per variant (the same for all)')
+    parser.add_argument('--preset', default=osp.join(DEMO, 'cpu_preset_study.py'),
                         help='partial config merged on top of every variant (empty: none)')
-    parser.add_argument('--iters', type=int, default=None, help='training iterations per variant')
-    parser.add_argument('--metric', default='IoU.building', help='metric shown in the comparison')
+    parser.add_argument('--multimae-preset', default=osp.join(DEMO, 'cpu_preset_multimae.py'),
+                        help='partial config merged on the MultiMAE pretraining (empty: none)')
+    parser.add_argument('--pretrain-epochs', type=int, default=20,
+                        help='MultiMAE pretraining epochs (fill-in only)')
+    parser.add_argument('--metric', default='IoU.building', help='metric of the summary')
     parser.add_argument('--num-train', type=int, default=96)
     parser.add_argument('--num-val', type=int, default=16)
-    parser.add_argument('--tile-size', type=int, default=128)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--tile-size', type=int, default=128, help='generated tile size (px)')
+    parser.add_argument('--data-seed', type=int, default=0, help='seed of the generated data')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='runs at a time; each gets OMP_NUM_THREADS / jobs threads')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='extra key=value overrides applied to every variant')
-    return parser.parse_args(argv)
+    parser.add_argument('--pretrain-options', nargs='+', default=[],
+                        help='extra key=value overrides of the MultiMAE pretraining')
+    parser.add_argument('--dry-run', action='store_true',
+                        help='compose every config and print the plan; train nothing')
+    args = parser.parse_args(argv)
+    args.variants = list(dict.fromkeys(args.variants))
+    if args.iters < 1 or args.pretrain_epochs < 1 or args.jobs < 1:
+        parser.error('--iters, --pretrain-epochs and --jobs must be >= 1')
+    return args
 
 
-def variant_dir(work_dir: str, variant: str) -> str:
-    return osp.join(work_dir, variant.replace('/', '').replace(' ', '_').replace('__', '_'))
+def variant_dir(work_dir: str, variant: str, seed: int) -> str:
+    name = variant.replace('/', '').replace(' ', '_').replace('__', '_')
+    return osp.join(work_dir, f'seed{seed}', name)
+
+
+def subset_csv(run_dir: str) -> str:
+    """The per-subset table of a run; in ``eval/`` so that the runner's config dump
+    (into its work dir) leaves the composed config in the run dir untouched."""
+    return osp.join(run_dir, 'eval', 'subset_eval.csv')
+
+
+def variant_config(variant: str) -> str:
+    """The variant's config root; a clear error while it does not exist yet."""
+    path = osp.join(CONFIGS, VARIANTS[variant])
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'variant {variant!r} needs the config {path}, which does not exist (yet); '
+            f'leave the variant out (--variants ...) or add the config')
+    return path
+
+
+@dataclass
+class Run:
+    """One step of the study: pretrain (MultiMAE), train (+ evaluate), or evaluate only."""
+
+    kind: str  # 'pretrain' | 'train' | 'eval'
+    variant: str
+    seed: int
+    out: str
+    cfg: object  # mmengine Config
+    preset: Optional[str]
+    checkpoint: str  # the checkpoint it produces (pretrain, train) or evaluates (eval)
+    needs: List['Run'] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f'seed {self.seed} {self.variant}'
+
+    @property
+    def result(self) -> str:
+        return self.checkpoint if self.kind == 'pretrain' else subset_csv(self.out)
+
+    def config_path(self) -> str:
+        stems = [osp.splitext(osp.basename(p))[0] for p in (self.cfg.filename, self.preset) if p]
+        return osp.join(self.out, '_'.join(stems) + '.py')
+
+    def check_config(self) -> str:
+        """Write the composed config, or check that the one already there is the same."""
+        path = self.config_path()
+        if osp.exists(path):
+            with open(path) as f:
+                if f.read() != self.cfg.pretty_text:
+                    raise RuntimeError(
+                        f'{self.name}: {path} was written with other settings; reusing it '
+                        f'would mix budgets. Use another --work-dir or remove {self.out}')
+            return path
+        return eu.write_config(self.cfg, self.out, self.preset)
+
+    def commands(self) -> List[str]:
+        config = self.config_path()
+        train = f'tools/train.py {config} --work-dir {osp.join(self.out, "train")}'
+        test = (f'tools/test.py {config} {self.checkpoint} --all-subsets '
+                f'--work-dir {osp.join(self.out, "eval")}')
+        return {'pretrain': [train], 'train': [train, test], 'eval': [test]}[self.kind]
+
+    def execute(self) -> None:
+        config = self.check_config()
+        if osp.exists(self.result):
+            print(f'{self.name}: reusing {self.result}', flush=True)
+            return
+        missing = [r.name for r in self.needs if not osp.exists(r.result)]
+        if missing:
+            raise RuntimeError(f'{self.name} needs the results of {missing}, which are missing')
+        if self.kind != 'eval' and not osp.exists(self.checkpoint):
+            checkpoint = eu.train(config, osp.join(self.out, 'train'))
+            if osp.abspath(checkpoint) != osp.abspath(self.checkpoint):
+                raise RuntimeError(f'{self.name}: training ended with {checkpoint}, expected '
+                                   f'{self.checkpoint}')
+        if self.kind != 'pretrain':
+            eu.evaluate_subsets(config, self.checkpoint, osp.join(self.out, 'eval'))
+
+
+def plan(args, work_dir: str, data_root: str) -> List[Run]:
+    """Every run of the study, dependencies before the runs that need them."""
+    for variant in args.variants:
+        variant_config(variant)
+    needed = list(args.variants)
+    needed += [base for v, base in EVAL_ONLY.items() if v in needed and base not in needed]
+    runs = []
+    for seed in args.seeds:
+        base = common_options(data_root, seed, args.iters) + args.cfg_options
+        trained = {}
+        if any(v in EVAL_ONLY for v in needed):
+            out = osp.join(work_dir, f'seed{seed}', 'multimae')
+            epochs = args.pretrain_epochs
+            options = [f'data_root={data_root}', f'randomness.seed={seed}',
+                       f'train_cfg.max_epochs={epochs}',
+                       f'default_hooks.checkpoint.interval={epochs}'] + args.pretrain_options
+            cfg = compose_config(MULTIMAE_CONFIG, args.multimae_preset or None, options)
+            trained['multimae'] = Run('pretrain', 'multimae', seed, out, cfg,
+                                      args.multimae_preset, osp.join(out, 'train',
+                                                                     f'epoch_{epochs}.pth'))
+        for variant in (v for v in needed if v not in EVAL_ONLY):
+            out = variant_dir(work_dir, variant, seed)
+            cfg = compose_config(variant_config(variant), args.preset or None, base)
+            trained[variant] = Run('train', variant, seed, out, cfg, args.preset,
+                                   osp.join(out, 'train', f'iter_{args.iters}.pth'))
+        runs += trained.values()
+        for variant in (v for v in needed if v in EVAL_ONLY):
+            segmenter, generator = trained[EVAL_ONLY[variant]], trained['multimae']
+            # generator=None: built from the config stored in its checkpoint (any preset)
+            options = base + ['model.backbone.generator=None',
+                              f'model.backbone.generator_checkpoint={generator.checkpoint}']
+            cfg = compose_config(variant_config(variant), args.preset or None, options)
+            runs.append(Run('eval', variant, seed, variant_dir(work_dir, variant, seed), cfg,
+                            args.preset, segmenter.checkpoint, [segmenter, generator]))
+    return runs
+
+
+def describe(cfg) -> str:
+    """Model size and budget of a composed config, e.g. ``FusionViT depth 12, 256x256,
+    400 iterations, batch 8``."""
+    backbone = cfg.model.backbone
+    inner = backbone.get('backbone') or {}  # a wrapper (FillInBackbone): its segmenter
+    get = lambda key: backbone.get(key, inner.get(key))  # noqa: E731 - overrides first
+    size = get('img_size')
+    size = 'x'.join(map(str, (size, size) if isinstance(size, int) else size or ()))
+    loop = cfg.train_cfg
+    budget = (f'{loop.max_iters} iterations' if 'max_iters' in loop
+              else f'{loop.max_epochs} epochs')
+    kind = inner.get('type') or backbone.type
+    return (f'{kind} depth {get("depth")}, {size}, {budget}, '
+            f'batch {cfg.train_dataloader.batch_size}')
+
+
+def print_plan(runs: List[Run], jobs: int) -> None:
+    print(f'{len(runs)} runs, {jobs} at a time; each line: tools run as `python <tool> ...`')
+    for run in runs:
+        needs = f' (after {", ".join(r.variant for r in run.needs)})' if run.needs else ''
+        print(f'\n[{run.name}] {run.kind}{needs}: {describe(run.cfg)}')
+        for command in run.commands():
+            print(f'  {command}')
+
+
+def execute(runs: List[Run], jobs: int, work_dir: str) -> None:
+    """Run everything (``jobs`` at a time); a failed run does not stop the others."""
+    threads = int(os.environ.get('OMP_NUM_THREADS') or os.cpu_count() or 1)
+    env = {'OMP_NUM_THREADS': str(max(1, threads // jobs))}
+    env['MKL_NUM_THREADS'] = env['OMP_NUM_THREADS']
+    failed: Dict[str, str] = {}
+
+    def one(run: Run) -> None:
+        blocked = [r.name for r in run.needs if r.name in failed]
+        if blocked:
+            failed[run.name] = f'needs {blocked}, which failed'
+            return
+        start = time.perf_counter()
+        try:
+            if jobs == 1:
+                run.execute()
+            else:
+                os.makedirs(run.out, exist_ok=True)
+                log = osp.join(run.out, 'study.log')
+                print(f'{run.name}: {run.kind} (log: {log})', flush=True)
+                with eu.tool_output(log, env):
+                    run.execute()
+        except Exception as error:  # noqa: BLE001 - reported below, the others go on
+            failed[run.name] = f'{type(error).__name__}: {error}'
+            print(f'{run.name}: FAILED ({failed[run.name]})', flush=True)
+            return
+        seconds = time.perf_counter() - start
+        print(f'{run.name}: {run.kind} done in {seconds / 60:.1f} min', flush=True)
+        with open(osp.join(work_dir, 'timing.csv'), 'a') as f:
+            f.write(f'{run.seed},{run.variant},{run.kind},{seconds:.1f}\n')
+
+    if jobs == 1:
+        for run in runs:
+            one(run)
+    else:
+        # dependencies come first in `runs`, so they start before their dependants;
+        # a dependant waits for them (they cannot be queued behind it)
+        with ThreadPoolExecutor(jobs) as pool:
+            futures = {}
+            for run in runs:
+                deps = [futures[r.name] for r in run.needs]
+                futures[run.name] = pool.submit(
+                    lambda run=run, deps=deps: ([d.result() for d in deps], one(run)))
+            for future in futures.values():
+                future.result()
+    if failed:
+        raise RuntimeError('failed runs (rerun the command to resume):\n' + '\n'.join(
+            f'  {name}: {why}' for name, why in failed.items()))
 
 
 def read_subset_csv(path: str, metric: str):
@@ -59,52 +285,51 @@ def read_subset_csv(path: str, metric: str):
 
     Its columns are ``subset``, one 0/1 column per modality, then the metrics.
     """
+    import csv
     with open(path) as f:
         rows = list(csv.DictReader(f))
     header = list(rows[0])
-    names = header[1:header.index(metric)] if metric in header else None
-    if names is None:
+    if metric not in header:
         raise KeyError(f'{path} has no column {metric!r}; columns: {header}')
-    names = [n for n in names if all(row[n] in ('0', '1') for row in rows)]
+    names = [n for n in header[1:header.index(metric)]
+             if all(row[n] in ('0', '1') for row in rows)]
     return names, [(tuple(n for n in names if row[n] == '1'), float(row[metric])) for row in rows]
 
 
-def compare(work_dir: str, variants, metric: str):
-    from incomplete_fusion.evaluation.subset_table import SubsetTable
-    table = None
+def summarise(work_dir: str, variants: List[str], seeds: List[int], metric: str):
+    """The multi-seed table (``robustness.*``) from the runs' ``subset_eval.csv``."""
+    from incomplete_fusion.evaluation import SeedStatistics
+    names, results = None, {}
     for variant in variants:
-        names, rows = read_subset_csv(
-            osp.join(variant_dir(work_dir, variant), 'subset_eval.csv'), metric)
-        if table is None:
-            table = SubsetTable(modalities=tuple(names), metric_keys=list(variants))
-            table.rows = [(subset, {}) for subset, _ in rows]
-        for (subset, value), (table_subset, values) in zip(rows, table.rows):
-            assert subset == table_subset, 'variants were evaluated on different subsets'
-            values[variant] = value
-    table.save(work_dir, stem='robustness', title=f'{metric} per modality subset and variant',
-               shared_scale=True)  # one metric: one colour scale across variants
-    return table
+        for seed in seeds:
+            names, rows = read_subset_csv(subset_csv(variant_dir(work_dir, variant, seed)),
+                                          metric)
+            results.setdefault(variant, {})[seed] = dict(rows)
+    stats = SeedStatistics(names, results)
+    stats.save(work_dir, 'robustness',
+               title=f'{metric} per modality subset and variant, {len(seeds)} seed(s)')
+    return stats
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     work_dir = osp.abspath(args.work_dir)
     data_root = osp.join(work_dir, 'data', 'dfc2023') + '/'
-    make_dfc2023_data(data_root, args.num_train, args.num_val, args.tile_size, args.seed)
-    options = common_options(data_root, args.seed, args.iters) + args.cfg_options
-    for variant in args.variants:
-        out = variant_dir(work_dir, variant)
-        if osp.exists(osp.join(out, 'subset_eval.csv')):
-            print(f'{variant}: reusing {out}')
-            continue
-        cfg = compose_config(osp.join(CONFIGS, VARIANTS[variant]), args.preset or None, options)
-        config_path = write_config(cfg, out, args.preset)
-        checkpoint = train(config_path, osp.join(out, 'train'))
-        evaluate_subsets(config_path, checkpoint, out)
-    table = compare(work_dir, args.variants, args.metric)
-    print(f'\n{args.metric} per modality subset (rows) and variant (columns):\n')
-    print(table.to_markdown())
-    print(f'written: {osp.join(work_dir, "robustness.md")}, .csv, .png')
+    runs = plan(args, work_dir, data_root)
+    if args.dry_run:
+        print(f'data: {args.num_train}+{args.num_val} generated DFC2023 tiles of '
+              f'{args.tile_size} px (seed {args.data_seed}) in {data_root}')
+        print_plan(runs, args.jobs)
+        return
+    eu.make_dfc2023_data(data_root, args.num_train, args.num_val, args.tile_size,
+                         args.data_seed)
+    start = time.perf_counter()
+    execute(runs, args.jobs, work_dir)
+    stats = summarise(work_dir, args.variants, args.seeds, args.metric)
+    print(f'\n{args.metric}, mean ± std over seeds {args.seeds}, per modality subset (rows) '
+          f'and variant (columns); study took {(time.perf_counter() - start) / 60:.1f} min:\n')
+    print(stats.to_markdown())
+    print(f'written: {osp.join(work_dir, "robustness.md")}, .csv, _seeds.csv, .png')
 
 
 if __name__ == '__main__':
