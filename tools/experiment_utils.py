@@ -8,13 +8,14 @@ shows up in logs and figure titles) so that it can be re-run with ``tools/train.
 ``incomplete_fusion.testing.generate`` (as ``tools/make_synthetic_data.py`` does).
 """
 import argparse
+import csv
 import os
 import os.path as osp
 import subprocess
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Dict, Iterator, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config, DictAction
 
@@ -117,3 +118,34 @@ def evaluate_subsets(config_path: str, checkpoint: str, work_dir: str) -> str:
     """``tools/test.py --all-subsets``; returns the CSV of the per-subset table."""
     run_tool('test.py', config_path, checkpoint, '--all-subsets', '--work-dir', work_dir)
     return osp.join(work_dir, 'subset_eval.csv')
+
+
+def read_subset_csv(path: str, metric: str) -> Tuple[List[str], List[Tuple[tuple, float]]]:
+    """Modality names and ``[(subset, value)]`` from a ``subset_eval.csv``.
+
+    Its columns are ``subset``, one 0/1 column per modality, then the metrics.
+    """
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    header = list(rows[0])
+    if metric not in header:
+        raise KeyError(f'{path} has no column {metric!r}; columns: {header}')
+    names = [n for n in header[1:header.index(metric)]
+             if all(row[n] in ('0', '1') for row in rows)]
+    return names, [(tuple(n for n in names if row[n] == '1'), float(row[metric])) for row in rows]
+
+
+def describe(cfg: Config) -> str:
+    """Model size and budget of a composed config, e.g. ``FusionViT depth 12, 256x256,
+    400 iterations, batch 8``."""
+    backbone = cfg.model.backbone
+    inner = backbone.get('backbone') or {}  # a wrapper (FillInBackbone): its segmenter
+    get = lambda key: backbone.get(key, inner.get(key))  # noqa: E731 - overrides first
+    size = get('img_size')
+    size = 'x'.join(map(str, (size, size) if isinstance(size, int) else size or ()))
+    loop = cfg.train_cfg
+    budget = (f'{loop.max_iters} iterations' if 'max_iters' in loop
+              else f'{loop.max_epochs} epochs')
+    kind = inner.get('type') or backbone.type
+    return (f'{kind} depth {get("depth")}, {size}, {budget}, '
+            f'batch {cfg.train_dataloader.batch_size}')

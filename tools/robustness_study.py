@@ -34,7 +34,8 @@ TOOLS = osp.dirname(osp.abspath(__file__))
 sys.path[:0] = [osp.dirname(TOOLS), TOOLS]  # run from a checkout
 
 import experiment_utils as eu  # noqa: E402
-from experiment_utils import REPO, common_options, compose_config  # noqa: E402
+from experiment_utils import (REPO, common_options, compose_config, describe,  # noqa: E402,F401
+                              read_subset_csv)  # (read_subset_csv: tools/low_label_study.py)
 
 CONFIGS = osp.join(REPO, 'configs', 'fusionvit')
 VARIANTS = {
@@ -151,11 +152,12 @@ class Run:
                 f'--work-dir {osp.join(self.out, "eval")}')
         return {'pretrain': [train], 'train': [train, test], 'eval': [test]}[self.kind]
 
-    def execute(self) -> None:
+    def execute(self) -> bool:
+        """Run what is missing; False if everything was there already."""
         config = self.check_config()
         if osp.exists(self.result):
             print(f'{self.name}: reusing {self.result}', flush=True)
-            return
+            return False
         missing = [r.name for r in self.needs if not osp.exists(r.result)]
         if missing:
             raise RuntimeError(f'{self.name} needs the results of {missing}, which are missing')
@@ -166,6 +168,7 @@ class Run:
                                    f'{self.checkpoint}')
         if self.kind != 'pretrain':
             eu.evaluate_subsets(config, self.checkpoint, osp.join(self.out, 'eval'))
+        return True
 
 
 def plan(args, work_dir: str, data_root: str) -> List[Run]:
@@ -205,22 +208,6 @@ def plan(args, work_dir: str, data_root: str) -> List[Run]:
     return runs
 
 
-def describe(cfg) -> str:
-    """Model size and budget of a composed config, e.g. ``FusionViT depth 12, 256x256,
-    400 iterations, batch 8``."""
-    backbone = cfg.model.backbone
-    inner = backbone.get('backbone') or {}  # a wrapper (FillInBackbone): its segmenter
-    get = lambda key: backbone.get(key, inner.get(key))  # noqa: E731 - overrides first
-    size = get('img_size')
-    size = 'x'.join(map(str, (size, size) if isinstance(size, int) else size or ()))
-    loop = cfg.train_cfg
-    budget = (f'{loop.max_iters} iterations' if 'max_iters' in loop
-              else f'{loop.max_epochs} epochs')
-    kind = inner.get('type') or backbone.type
-    return (f'{kind} depth {get("depth")}, {size}, {budget}, '
-            f'batch {cfg.train_dataloader.batch_size}')
-
-
 def print_plan(runs: List[Run], jobs: int) -> None:
     print(f'{len(runs)} runs, {jobs} at a time; each line: tools run as `python <tool> ...`')
     for run in runs:
@@ -245,20 +232,25 @@ def execute(runs: List[Run], jobs: int, work_dir: str) -> None:
         start = time.perf_counter()
         try:
             if jobs == 1:
-                run.execute()
+                ran = run.execute()
             else:
                 os.makedirs(run.out, exist_ok=True)
                 log = osp.join(run.out, 'study.log')
                 print(f'{run.name}: {run.kind} (log: {log})', flush=True)
                 with eu.tool_output(log, env):
-                    run.execute()
+                    ran = run.execute()
         except Exception as error:  # noqa: BLE001 - reported below, the others go on
             failed[run.name] = f'{type(error).__name__}: {error}'
             print(f'{run.name}: FAILED ({failed[run.name]})', flush=True)
             return
+        if not ran:
+            return
         seconds = time.perf_counter() - start
         print(f'{run.name}: {run.kind} done in {seconds / 60:.1f} min', flush=True)
-        with open(osp.join(work_dir, 'timing.csv'), 'a') as f:
+        timing = osp.join(work_dir, 'timing.csv')
+        with open(timing, 'a') as f:
+            if not f.tell():
+                f.write('seed,variant,kind,seconds\n')
             f.write(f'{run.seed},{run.variant},{run.kind},{seconds:.1f}\n')
 
     if jobs == 1:
@@ -278,22 +270,6 @@ def execute(runs: List[Run], jobs: int, work_dir: str) -> None:
     if failed:
         raise RuntimeError('failed runs (rerun the command to resume):\n' + '\n'.join(
             f'  {name}: {why}' for name, why in failed.items()))
-
-
-def read_subset_csv(path: str, metric: str):
-    """Modality names and ``[(subset, value)]`` from a ``subset_eval.csv``.
-
-    Its columns are ``subset``, one 0/1 column per modality, then the metrics.
-    """
-    import csv
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    header = list(rows[0])
-    if metric not in header:
-        raise KeyError(f'{path} has no column {metric!r}; columns: {header}')
-    names = [n for n in header[1:header.index(metric)]
-             if all(row[n] in ('0', '1') for row in rows)]
-    return names, [(tuple(n for n in names if row[n] == '1'), float(row[metric])) for row in rows]
 
 
 def summarise(work_dir: str, variants: List[str], seeds: List[int], metric: str):
