@@ -177,7 +177,7 @@ def plan(args, work_dir: str, data_root: str) -> List[Run]:
         variant_config(variant)
     needed = list(args.variants)
     needed += [base for v, base in EVAL_ONLY.items() if v in needed and base not in needed]
-    runs = []
+    runs, evals = [], []  # evaluation-only runs last: their dependencies are done by then
     for seed in args.seeds:
         base = common_options(data_root, seed, args.iters) + args.cfg_options
         trained = {}
@@ -203,9 +203,9 @@ def plan(args, work_dir: str, data_root: str) -> List[Run]:
             options = base + ['model.backbone.generator=None',
                               f'model.backbone.generator_checkpoint={generator.checkpoint}']
             cfg = compose_config(variant_config(variant), args.preset or None, options)
-            runs.append(Run('eval', variant, seed, variant_dir(work_dir, variant, seed), cfg,
-                            args.preset, segmenter.checkpoint, [segmenter, generator]))
-    return runs
+            evals.append(Run('eval', variant, seed, variant_dir(work_dir, variant, seed), cfg,
+                             args.preset, segmenter.checkpoint, [segmenter, generator]))
+    return runs + evals
 
 
 def print_plan(runs: List[Run], jobs: int) -> None:
@@ -217,8 +217,9 @@ def print_plan(runs: List[Run], jobs: int) -> None:
             print(f'  {command}')
 
 
-def execute(runs: List[Run], jobs: int, work_dir: str) -> None:
-    """Run everything (``jobs`` at a time); a failed run does not stop the others."""
+def execute(runs: List[Run], jobs: int, work_dir: str) -> Dict[str, str]:
+    """Run everything (``jobs`` at a time); a failed run does not stop the others.
+    Returns the failed runs' names and why."""
     threads = int(os.environ.get('OMP_NUM_THREADS') or os.cpu_count() or 1)
     env = {'OMP_NUM_THREADS': str(max(1, threads // jobs))}
     env['MKL_NUM_THREADS'] = env['OMP_NUM_THREADS']
@@ -267,9 +268,7 @@ def execute(runs: List[Run], jobs: int, work_dir: str) -> None:
                     lambda run=run, deps=deps: ([d.result() for d in deps], one(run)))
             for future in futures.values():
                 future.result()
-    if failed:
-        raise RuntimeError('failed runs (rerun the command to resume):\n' + '\n'.join(
-            f'  {name}: {why}' for name, why in failed.items()))
+    return failed
 
 
 def summarise(work_dir: str, variants: List[str], seeds: List[int], metric: str):
@@ -300,12 +299,22 @@ def main(argv=None) -> None:
     eu.make_dfc2023_data(data_root, args.num_train, args.num_val, args.tile_size,
                          args.data_seed)
     start = time.perf_counter()
-    execute(runs, args.jobs, work_dir)
-    stats = summarise(work_dir, args.variants, args.seeds, args.metric)
+    failed = execute(runs, args.jobs, work_dir)
+    failure = RuntimeError('failed runs (rerun the command to resume):\n' + '\n'.join(
+        f'  {name}: {why}' for name, why in failed.items()))
+    # the summary covers the variants whose runs all finished (and none failed)
+    done = [v for v in args.variants if all(
+        f'seed {s} {v}' not in failed and osp.exists(subset_csv(variant_dir(work_dir, v, s)))
+        for s in args.seeds)]
+    if not done:
+        raise failure
+    stats = summarise(work_dir, done, args.seeds, args.metric)
     print(f'\n{args.metric}, mean ± std over seeds {args.seeds}, per modality subset (rows) '
           f'and variant (columns); study took {(time.perf_counter() - start) / 60:.1f} min:\n')
     print(stats.to_markdown())
     print(f'written: {osp.join(work_dir, "robustness.md")}, .csv, _seeds.csv, .png')
+    if failed:
+        raise failure
 
 
 if __name__ == '__main__':
