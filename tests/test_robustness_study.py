@@ -190,3 +190,36 @@ def test_fill_in_evaluates_the_full_modality_checkpoint_with_the_seeds_generator
     assert str(seed / 'wo_random/train/iter_1.pth') in log  # the w/o random checkpoint
     with open(work_dir / 'robustness.csv') as f:
         assert list(csv.DictReader(f))[0].keys() >= {'fill-in mean', 'fill-in std'}
+
+
+def test_parallel_runs_wait_for_their_dependencies_and_failures_stay_local(tmp_path):
+    """--jobs: a run starts only after the runs it needs; a failure blocks only its
+    dependants; the others still run and the failures are returned."""
+    import threading
+    study = load_tool('robustness_study')
+    finished, started = [], threading.Event()
+
+    class Step(study.Run):
+        def execute(self):
+            if self.variant == 'after base':
+                started.set()
+            assert all(r.name in finished for r in self.needs), 'started before its needs'
+            if self.variant == 'broken':
+                raise ValueError('boom')
+            if self.variant == 'base':  # give a dependant that does not wait the time to start
+                started.wait(2)
+            finished.append(self.name)
+            return True
+
+    def step(variant, needs=()):
+        return Step('train', variant, 0, str(tmp_path / variant), None, None, '', list(needs))
+
+    base, broken = step('base'), step('broken')
+    runs = [base, broken, step('other'), step('after base', [base]),
+            step('after broken', [broken])]
+    failed = study.execute(runs, 2, str(tmp_path))
+    assert sorted(finished) == ['seed 0 after base', 'seed 0 base', 'seed 0 other']
+    assert failed == {'seed 0 broken': 'ValueError: boom',
+                      'seed 0 after broken': "needs ['seed 0 broken'], which failed"}
+    with open(tmp_path / 'timing.csv') as f:
+        assert len(list(csv.DictReader(f))) == 3

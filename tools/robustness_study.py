@@ -25,6 +25,7 @@ import argparse
 import os
 import os.path as osp
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -224,6 +225,7 @@ def execute(runs: List[Run], jobs: int, work_dir: str) -> Dict[str, str]:
     env = {'OMP_NUM_THREADS': str(max(1, threads // jobs))}
     env['MKL_NUM_THREADS'] = env['OMP_NUM_THREADS']
     failed: Dict[str, str] = {}
+    timing_lock = threading.Lock()
 
     def one(run: Run) -> None:
         blocked = [r.name for r in run.needs if r.name in failed]
@@ -249,7 +251,7 @@ def execute(runs: List[Run], jobs: int, work_dir: str) -> Dict[str, str]:
         seconds = time.perf_counter() - start
         print(f'{run.name}: {run.kind} done in {seconds / 60:.1f} min', flush=True)
         timing = osp.join(work_dir, 'timing.csv')
-        with open(timing, 'a') as f:
+        with timing_lock, open(timing, 'a') as f:
             if not f.tell():
                 f.write('seed,variant,kind,seconds\n')
             f.write(f'{run.seed},{run.variant},{run.kind},{seconds:.1f}\n')
