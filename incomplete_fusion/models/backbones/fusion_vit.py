@@ -19,24 +19,15 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
-from incomplete_fusion.binding import DeclaredModalities
-from incomplete_fusion.modalities import channel_slices, total_channels
 from incomplete_fusion.registry import MODELS
 
 from ..layers.attention import MASKED_ATTENTION_IMPLS, AttentionMasks
 from ..layers.fusion_init import FUSION_INITS, initial_fusion_tokens, resize_token_grid
 from ..layers.fusion_layer import FusionLayer
-from ..layers.patch_embed import (ModalityPatchEmbed, PatchDropout, patch_availability,
-                                  sincos_2d_position_embedding, valid_pixels)
+from ..layers.patch_embed import ModalityPatchEmbed, PatchDropout, sincos_2d_position_embedding
+from .patch_inputs import PatchTokenInputs, Size2, checked_out_indices
 
 __all__ = ['FusionViT', 'FusionViTOutput']
-
-Size2 = Union[int, Tuple[int, int]]
-
-
-def _pair(value: Size2) -> Tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
 
 @dataclass
 class FusionViTOutput:
@@ -68,7 +59,7 @@ class _Encoded(NamedTuple):
 
 
 @MODELS.register_module()
-class FusionViT(DeclaredModalities, BaseModule):
+class FusionViT(PatchTokenInputs, BaseModule):
     """Incomplete-multimodal ViT with fusion tokens (Chen, Zhao & Bruzzone, 2024).
 
     Needs no active set (absence is read from NaN); when a run binds its
@@ -127,19 +118,8 @@ class FusionViT(DeclaredModalities, BaseModule):
                  qkv_bias: bool = True,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(init_cfg=init_cfg)
-        self.specs = self.declare(modality_specs)
-        self.names = tuple(s.name for s in self.specs)
-        self.slices = channel_slices(self.specs)
-        self.in_channels = total_channels(self.specs)
-        self.patch_size = int(patch_size)
-        self.img_size = _pair(img_size)
-        if any(s % self.patch_size for s in self.img_size):
-            raise ValueError(f'img_size {self.img_size} not divisible by patch_size {patch_size}')
-        self.grid_size = (self.img_size[0] // self.patch_size, self.img_size[1] // self.patch_size)
+        self.declare_inputs(modality_specs, img_size, patch_size, min_valid_fraction)
         self.embed_dims, self.depth = embed_dims, depth
-        if not 0.0 < min_valid_fraction <= 1.0:
-            raise ValueError(f'min_valid_fraction must be in (0, 1], got {min_valid_fraction}')
-        self.min_valid_fraction = min_valid_fraction
         if attention_impl not in MASKED_ATTENTION_IMPLS:
             raise ValueError(f'attention_impl must be one of {MASKED_ATTENTION_IMPLS}, '
                              f'got {attention_impl!r}')
@@ -148,9 +128,7 @@ class FusionViT(DeclaredModalities, BaseModule):
         self.masked_attention, self.fusion_init = masked_attention, fusion_init
         self.modality_attention = modality_attention
         self.attention_impl = attention_impl if masked_attention else 'plain'
-        self.out_indices = tuple(sorted({i % depth for i in out_indices}))
-        if any(not -depth <= i < depth for i in out_indices):
-            raise ValueError(f'out_indices {tuple(out_indices)} out of range for depth {depth}')
+        self.out_indices = checked_out_indices(out_indices, depth)
 
         self.patch_embeds = nn.ModuleDict({
             s.name: ModalityPatchEmbed(s, embed_dims, self.patch_size, categorical_embed_dims)
@@ -202,45 +180,15 @@ class FusionViT(DeclaredModalities, BaseModule):
             state_dict[key] = resize_token_grid(old, self.grid_size).to(old.dtype)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    # ----------------------------------------------------------- availability
-    def _check_inputs(self, inputs: Tensor) -> Tuple[int, int]:
-        if inputs.dim() != 4 or inputs.shape[1] != self.in_channels:
-            raise ValueError(f'FusionViT expects (B, {self.in_channels}, H, W) with the channels '
-                             f'of {list(self.names)} concatenated, got {tuple(inputs.shape)}')
-        h, w = inputs.shape[-2:]
-        if h % self.patch_size or w % self.patch_size:
-            raise ValueError(f'input size {(h, w)} not divisible by patch_size {self.patch_size}')
-        return h // self.patch_size, w // self.patch_size
-
-    def _valid_pixels(self, inputs: Tensor) -> Dict[str, Tensor]:
-        return {s.name: valid_pixels(inputs[:, self.slices[s.name]], s) for s in self.specs}
-
-    def availability(self, inputs: Tensor) -> Dict[str, Tensor]:
-        """Per modality ``(B, L)`` bool: enough finite pixels in the patch (NaN rule)."""
-        self._check_inputs(inputs)
-        return {
-            name: patch_availability(valid, self.patch_size, self.min_valid_fraction)
-            for name, valid in self._valid_pixels(inputs).items()
-        }
-
     # ---------------------------------------------------------------- forward
     def _encode(self, inputs: Tensor, visible: Optional[Dict[str, Tensor]], num_layers: int,
                 fusion_only_last: bool = False) -> '_Encoded':
         """Run the first ``num_layers`` layers (the last one for fusion tokens
         only if ``fusion_only_last``, whose returned ``tokens`` are then stale)."""
         grid = self._check_inputs(inputs)
-        unknown = set(visible or {}) - set(self.names)
-        if unknown:
-            raise ValueError(f'visible has unknown modalities {sorted(unknown)}; '
-                             f'declared: {list(self.names)}')
         b = inputs.shape[0]
         valid = self._valid_pixels(inputs)
-        available = {}
-        for name in self.names:
-            avail = patch_availability(valid[name], self.patch_size, self.min_valid_fraction)
-            if visible is not None and name in visible:
-                avail = avail & visible[name].to(device=avail.device, dtype=torch.bool)
-            available[name] = avail
+        available = self._available(valid, visible)
         if self.patch_dropout.training and self.patch_dropout.keep_ratio < 1.0:
             kept = self.patch_dropout(torch.stack([available[n] for n in self.names], 1))
             available = {n: kept[:, i] for i, n in enumerate(self.names)}
@@ -250,11 +198,11 @@ class FusionViT(DeclaredModalities, BaseModule):
         dtype = self.fusion_tokens.dtype
         pos = sincos_2d_position_embedding(grid, self.embed_dims, device=inputs.device,
                                            dtype=dtype)
-        embeds = [self.patch_embeds[n](inputs[:, self.slices[n]].to(dtype), valid[n]) for n in computed]
+        embeds = [self.patch_embeds[n](inputs[:, self.slices[n]].to(dtype), valid[n])
+                  for n in computed]
         embeds = torch.stack(embeds, 1) if embeds else pos.new_zeros(b, 0, *pos.shape)
-        token_available = torch.stack(
-            [available[n] for n in computed] + [available[self.names[0]].new_ones(b, grid[0] * grid[1])],
-            1)
+        all_present = available[self.names[0]].new_ones(b, grid[0] * grid[1])
+        token_available = torch.stack([available[n] for n in computed] + [all_present], 1)
         fusion = initial_fusion_tokens(resize_token_grid(self.fusion_tokens, grid), pos, embeds,
                                        token_available[:, :-1], self.fusion_init)
         x = torch.cat([embeds + pos, fusion[:, None]], 1)

@@ -23,18 +23,14 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from incomplete_fusion.binding import DeclaredModalities
-from incomplete_fusion.modalities import channel_slices, total_channels
 from incomplete_fusion.registry import MODELS
 
 from ..layers.local_conv3d import LocalConv3d
 from ..layers.mlp import Mlp
-from ..layers.patch_embed import (ModalityPatchEmbed, PatchDropout, patch_availability,
-                                  sincos_2d_position_embedding, valid_pixels)
+from ..layers.patch_embed import ModalityPatchEmbed, PatchDropout, sincos_2d_position_embedding
+from .patch_inputs import PatchTokenInputs, Size2, checked_out_indices
 
 __all__ = ['PerceiverIO']
-
-Size2 = Union[int, Tuple[int, int]]
 
 
 class AttentionBlock(nn.Module):
@@ -78,7 +74,7 @@ class AttentionBlock(nn.Module):
 
 
 @MODELS.register_module()
-class PerceiverIO(DeclaredModalities, BaseModule):
+class PerceiverIO(PatchTokenInputs, BaseModule):
     """PerceiverIO-style incomplete-multimodal baseline with a local 3-D-conv module.
 
     Takes the same input (``(B, C, H, W)``, declared channel order, NaN = missing)
@@ -129,21 +125,9 @@ class PerceiverIO(DeclaredModalities, BaseModule):
                  qkv_bias: bool = True,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(init_cfg=init_cfg)
-        self.specs = self.declare(modality_specs)
-        self.names = tuple(s.name for s in self.specs)
-        self.slices = channel_slices(self.specs)
-        self.in_channels = total_channels(self.specs)
-        self.patch_size = int(patch_size)
-        size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-        if any(int(s) % self.patch_size for s in size):
-            raise ValueError(f'img_size {size} not divisible by patch_size {patch_size}')
-        if not 0.0 < min_valid_fraction <= 1.0:
-            raise ValueError(f'min_valid_fraction must be in (0, 1], got {min_valid_fraction}')
-        if any(not -depth <= i < depth for i in out_indices) or not out_indices:
-            raise ValueError(f'out_indices {tuple(out_indices)} out of range for depth {depth}')
+        self.declare_inputs(modality_specs, img_size, patch_size, min_valid_fraction)
         self.embed_dims, self.depth = embed_dims, depth
-        self.min_valid_fraction = min_valid_fraction
-        self.out_indices = tuple(sorted({i % depth for i in out_indices}))
+        self.out_indices = checked_out_indices(out_indices, depth)
         self.query_local_features = query_local_features
 
         self.patch_embeds = nn.ModuleDict({
@@ -184,44 +168,15 @@ class PerceiverIO(DeclaredModalities, BaseModule):
             trunc_normal_(param, std=0.02)
         super().init_weights()
 
-    # ----------------------------------------------------------- availability
-    def _check_inputs(self, inputs: Tensor) -> Tuple[int, int]:
-        if inputs.dim() != 4 or inputs.shape[1] != self.in_channels:
-            raise ValueError(f'PerceiverIO expects (B, {self.in_channels}, H, W) with the '
-                             f'channels of {list(self.names)} concatenated, got '
-                             f'{tuple(inputs.shape)}')
-        h, w = inputs.shape[-2:]
-        if h % self.patch_size or w % self.patch_size:
-            raise ValueError(f'input size {(h, w)} not divisible by patch_size {self.patch_size}')
-        return h // self.patch_size, w // self.patch_size
-
-    def availability(self, inputs: Tensor) -> Dict[str, Tensor]:
-        """Per modality ``(B, L)`` bool: enough finite pixels in the patch (NaN rule)."""
-        self._check_inputs(inputs)
-        return {
-            s.name: patch_availability(valid_pixels(inputs[:, self.slices[s.name]], s),
-                                       self.patch_size, self.min_valid_fraction)
-            for s in self.specs
-        }
-
     # ---------------------------------------------------------------- forward
     def _tokens(self, inputs: Tensor, visible: Optional[Dict[str, Tensor]]):
         """Local-enriched tokens ``(B, M, L, D)`` (zero where absent), availability, grid."""
         grid = self._check_inputs(inputs)
-        unknown = set(visible or {}) - set(self.names)
-        if unknown:
-            raise ValueError(f'visible has unknown modalities {sorted(unknown)}; '
-                             f'declared: {list(self.names)}')
         b, l = inputs.shape[0], grid[0] * grid[1]
         dtype = self.latents.dtype
-        valid = {s.name: valid_pixels(inputs[:, self.slices[s.name]], s) for s in self.specs}
-        available = []
-        for name in self.names:
-            avail = patch_availability(valid[name], self.patch_size, self.min_valid_fraction)
-            if visible is not None and name in visible:
-                avail = avail & visible[name].to(device=avail.device, dtype=torch.bool)
-            available.append(avail)
-        available = self.patch_dropout(torch.stack(available, 1))  # (B, M, L)
+        valid = self._valid_pixels(inputs)
+        available = self._available(valid, visible)
+        available = self.patch_dropout(torch.stack([available[n] for n in self.names], 1))
         pos = sincos_2d_position_embedding(grid, self.embed_dims, device=inputs.device,
                                            dtype=dtype)
         blocks = []
