@@ -30,8 +30,8 @@ TOOLS = osp.dirname(osp.abspath(__file__))
 sys.path[:0] = [osp.dirname(TOOLS), TOOLS]  # run from a checkout
 
 from experiment_utils import (REPO, common_options, compose_config,  # noqa: E402
-                              evaluate_subsets, make_dfc2023_data, train, write_config)
-from robustness_study import read_subset_csv  # noqa: E402
+                              evaluate_subsets, make_dfc2023_data, read_subset_csv, train,
+                              write_config)
 
 INITS = ('scratch', 'multimae')
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'fusionvit', 'mask2former_dfc2023_semantic.py')
