@@ -32,8 +32,6 @@ from torch import Tensor
 from incomplete_fusion.binding import DeclaredModalities
 from incomplete_fusion.registry import MODELS
 
-from ..layers.patch_embed import valid_pixels
-
 __all__ = ['FillInBackbone']
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
@@ -172,7 +170,7 @@ class FillInBackbone(DeclaredModalities, BaseModule):
         gen = self.generator
         specs = {s.name: s for s in gen.backbone.specs}
         slices = gen.backbone.slices
-        valid = {n: valid_pixels(inputs[:, slices[n]], s) for n, s in specs.items()}
+        valid = gen.backbone._valid_pixels(inputs)  # the backbone's own NaN rule
         todo = {}
         for name in gen.head.names:
             others = [v for n, v in valid.items() if n != name]
