@@ -11,7 +11,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 
 KINDS = ('continuous', 'categorical')
 # What a modality's values are (``ModalitySpec.units``); the value check of each is in
-# ``incomplete_fusion.datasets.value_checks`` (docs/real_data.md).
+# ``incomplete_fusion.datasets.value_checks`` (docs/user_guides/datasets/real_products.md).
 UNITS = ('amplitude', 'power', 'db', 'reflectance', 'reflectance_10000', 'dn8', 'metres',
          'classes')
 

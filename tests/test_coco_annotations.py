@@ -1,7 +1,7 @@
 """COCO segmentations as tools write them: flat lists accepted, malformed ones named.
 
 Checked once when a DFC2023 dataset reads its json (instance and semantic), not per
-sample; see ``incomplete_fusion/datasets/coco_checks.py`` and docs/data.md.
+sample; see ``incomplete_fusion/datasets/coco_checks.py`` and docs/user_guides/datasets/dfc2023.md.
 """
 import json
 import shutil

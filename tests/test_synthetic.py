@@ -220,7 +220,7 @@ def _probe_scores(train, test, names, targets, score):
 def test_missing_modalities_measurably_hurt_a_linear_probe():
     """On generated data, a simple pixel classifier is best with all modalities and
     loses accuracy whenever one is dropped (complementary, partial information).
-    Run with -s to print the per-subset table quoted in docs/data.md."""
+    Run with -s to print the per-subset table quoted in docs/user_guides/2_dataset_prepare.md."""
     from incomplete_fusion.datasets.normalization import normalize
 
     def dfc(seed, n):

@@ -8,7 +8,7 @@ Writes {out}/{split}/{modality,label,label_eroded}/*.tif, {out}/splits/{split}.t
 and {out}/isprs_meta.json (options, source files, per-channel statistics of the
 train split). Folder and file names of the release are matched by the patterns in
 incomplete_fusion/datasets/isprs_layout.py; --list shows what was recognised.
-See docs/data.md, "ISPRS Potsdam and Vaihingen".
+See docs/user_guides/datasets/isprs.md.
 """
 import argparse
 import json

@@ -3,7 +3,7 @@
 #   tools/dist_infer.sh CONFIG CHECKPOINT NPROC [tools/infer_scenes.py options...]
 # Without a GPU the processes use gloo on CPU; with --device cuda, nccl and one GPU per
 # process. NNODES, NODE_RANK, PORT and MASTER_ADDR as for tools/dist_test.sh. On SLURM,
-# run tools/infer_scenes.py under srun with --launcher slurm (docs/inference.md).
+# run tools/infer_scenes.py under srun with --launcher slurm (docs/user_guides/3_inference.md).
 set -euo pipefail
 TOOLS="$(cd "$(dirname "$0")" && pwd)"
 CONFIG=$1; CHECKPOINT=$2; NPROC=$3; shift 3

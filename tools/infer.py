@@ -10,14 +10,14 @@ Modalities not given are treated as missing (the model was trained for that).
 ``NAME=PATH:BANDS`` reads only some bands of a multi-band file (1-based, as GDAL;
 ``--input sar=quadpol.tif:4``, ``--input s2=l2a.tif:2,3,4,8``): the modality
 spec's ``bands`` for this run. Values are checked against the units the config
-declares for each modality before any tile is read (docs/real_data.md).
+declares for each modality before any tile is read (docs/user_guides/datasets/real_products.md).
 Inputs may differ in resolution, extent and CRS; their nodata is missing data.
 The output has the reference grid (default: the finest input's CRS and pixels,
 over the union of the input footprints; see ``--reference``/``--extent``/
 ``--resolution``). Semantic configs write a uint8 class raster (255 = no input);
 instance configs write a uint32 instance-id raster plus a GeoJSON (or, with
 ``--vector-format gpkg``, a GeoPackage) of the instance polygons in map
-coordinates. See docs/inference.md.
+coordinates. See docs/user_guides/3_inference.md.
 """
 import argparse
 import os

@@ -12,7 +12,7 @@ Writes ``OUT_DIR/<scene>.tif`` (COG unless ``--format gtiff``), optional
 ``report.json`` (per scene: done/skipped/failed, missing modalities, error).
 Scenes whose output exists are skipped (``--no-resume`` redoes them). A scene
 whose inputs are rejected or whose inference fails is reported; the others go
-on. Exit status 1 if any scene failed. See docs/inference.md.
+on. Exit status 1 if any scene failed. See docs/user_guides/3_inference.md.
 """
 import argparse
 import os

@@ -12,7 +12,7 @@ or point ``data_root`` at a real copy of the release instead. More examples::
         --num-train 64 --num-val 16 --size 256 --seed 0 --cloud-holes 0.2
     python tools/make_synthetic_data.py dfc2023 data/scene --scene --size 2048
 
-What each modality carries is described in docs/data.md. From Python:
+What each modality carries is described in docs/user_guides/2_dataset_prepare.md. From Python:
 ``incomplete_fusion.testing.generate(layout, out_dir, **options)``.
 """
 import argparse

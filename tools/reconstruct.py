@@ -4,7 +4,7 @@
         --inputs sar=tile_sar.tif dsm=tile_dsm.tif --out recon/ [--size 256 256]
 
 Writes ``<name>.tif`` for every declared modality (the input's CRS and
-transform; units in docs/pretraining.md) and ``panel.png`` (input vs
+transform; units in docs/advanced_guides/pretraining.md) and ``panel.png`` (input vs
 reconstruction per modality).
 """
 import argparse

@@ -3,7 +3,8 @@
 # fit in about 45 minutes on 2 idle cores (tools/robustness_study.py; docs/results.md).
 # The study generates 128-px tiles and this preset resizes them to 64 px (1 m pixels):
 # the tiles keep their content (building share, shadows, context) and, measured with
-# the linear pixel probe of docs/data.md §7 on 128->64 resized tiles, the modalities
+# the linear pixel probe of docs/user_guides/2_dataset_prepare.md §7 on 128->64
+# resized tiles, the modalities
 # still separate (building IoU: all three 0.544, best single DSM 0.444, every pair
 # below all three). Native 64-px tiles would not do: buildings are sparser (6.7 % of
 # the pixels instead of 16-18 %) and the probe drops to 0.396 with all three.

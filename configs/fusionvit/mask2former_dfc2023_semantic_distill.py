@@ -1,6 +1,6 @@
 # Modality self-distillation (DIS2-style) over mask2former_dfc2023_semantic.py: in
 # each training step the full-input pass (same weights, no gradient) teaches the
-# random-subset pass that ModalityDropoutHook draws. See docs/training.md,
+# random-subset pass that ModalityDropoutHook draws. See docs/advanced_guides/pretraining.md,
 # "Modality self-distillation".
 #
 #   python tools/train.py configs/fusionvit/mask2former_dfc2023_semantic_distill.py \

@@ -1,4 +1,4 @@
-# PerceiverIO-style baseline (latent array + local 3-D conv, docs/backbone.md): the
+# PerceiverIO-style baseline (latent array + local 3-D conv, docs/advanced_guides/backbone.md): the
 # FusionViT backbone of mask2former_dfc2023_semantic.py swapped for a ViT-T-sized
 # PerceiverIO (D = 192, 3 heads, 128 latents, 12 latent blocks). Neck, head, data,
 # schedule and random modality combination are unchanged; the CPU preset

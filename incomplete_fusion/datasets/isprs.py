@@ -92,7 +92,8 @@ class _ISPRSMultimodal(ModalityFolders, BaseSegDataset):
             raise DataNotFoundError(
                 f'{type(self).__name__}: the split list {self.ann_file} does not exist. Convert '
                 f'a release first: `python tools/convert_isprs.py {self.CITY} RELEASE_FOLDER '
-                f'{self.data_root or "OUT"} --whole-tiles val` (docs/data.md, ISPRS), or point '
+                f'{self.data_root or "OUT"} --whole-tiles val` '
+                '(docs/user_guides/datasets/isprs.md), or point '
                 '`data_root` at a converted folder, e.g. --cfg-options data_root=/path/to/data')
         with get_local_path(self.ann_file, backend_args=self.backend_args) as local:
             with open(local) as f:

@@ -54,7 +54,8 @@ def require_data(dataset, layout: Optional[str], paths: Mapping[str, str]) -> No
                f'{layout} {root}`, or point' if layout else 'Point')
         raise DataNotFoundError(
             f'{type(dataset).__name__}: the {what} {path} does not exist. {how} `data_root` at '
-            'a real copy of the release (docs/data.md), e.g. --cfg-options '
+            'a real copy of the release (docs/user_guides/2_dataset_prepare.md), e.g. '
+            '--cfg-options '
             'data_root=/path/to/data')
 
 

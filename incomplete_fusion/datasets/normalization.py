@@ -12,7 +12,8 @@ The statistics dict has these optional keys, applied in this order:
 ``mean``    per-channel means (one value or one per channel), for ``'fixed'``;
 ``std``     per-channel standard deviations, for ``'fixed'``.
 
-and two keys that are no step but say what the preset expects (docs/real_data.md):
+and two keys that are no step but say what the preset expects
+(docs/user_guides/datasets/real_products.md):
 
 ``units``   the units of the raw values (one of ``modalities.UNITS``; ``None`` =
             any): a spec declaring other ``units`` fails when bound, unless it
@@ -22,7 +23,7 @@ and two keys that are no step but say what the preset expects (docs/real_data.md
 
 ``zscore`` defaults to ``'fixed'`` when ``mean``/``std`` are given. NaN (missing)
 pixels stay NaN through every step and never enter tile statistics. The preset
-numbers are the fixed statistics of the paper's pipeline (DESIGN.md §3).
+numbers are the fixed statistics of the paper's pipeline (docs/user_guides/2_dataset_prepare.md).
 
 :func:`denormalize` inverts every step but clipping (values stay inside the
 clip range): z-score with the fixed statistics, or with the tile's own ones
@@ -67,7 +68,8 @@ NORM_PRESETS: Dict[str, Optional[dict]] = {
     # ISPRS 8-bit nDSM (0 = ground): a fixed affine map to about [-0.5, 3.5]; absolute
     # height above ground is the information, so no per-tile z-score.
     'isprs_ndsm': dict(mean=(32.0, ), std=(64.0, ), units='dn8'),
-    # Real products (docs/real_data.md): generic statistics, for fine-tuning.
+    # Real products (docs/user_guides/datasets/real_products.md): generic
+    # statistics, for fine-tuning.
     # SAR backscatter in dB (Sentinel-1 GRD σ⁰ as distributed, 10·log10 power).
     's1_db': dict(_SAR_DB, units='db', typical=(-35.0, 15.0)),
     # Calibrated SAR amplitude (sqrt of σ⁰/β⁰) and power (σ⁰): to dB, then as s1_db.

@@ -1,4 +1,4 @@
-"""Do a modality file's values fit its declared units? (docs/real_data.md)
+"""Do a modality file's values fit its declared units? (docs/user_guides/datasets/real_products.md)
 
 A :class:`~incomplete_fusion.modalities.ModalitySpec` may declare ``units``. Then:
 
@@ -99,7 +99,7 @@ def check_not_complex(path: str, name: str, dtypes: Sequence[str]) -> None:
             'single-look complex SAR); convert to amplitude/dB first (amplitude = |z|, '
             'dB = 20·log10|z|, e.g. gdal_calc.py -A FILE --calc="numpy.abs(A)" '
             '--type=Float32 --outfile=amplitude.tif), geocoded onto a north-up grid, and '
-            "declare units='amplitude' or 'db' (docs/real_data.md)")
+            "declare units='amplitude' or 'db' (docs/user_guides/datasets/real_products.md)")
 
 
 def _key(path: str, spec: ModalitySpec):
@@ -218,8 +218,8 @@ def _scale_hint(spec: ModalitySpec, wanted: str, dtype: str, below: bool) -> str
         return (f'Integer {dtype} data where calibrated SAR {wanted} is expected: an '
                 'optical/panchromatic image, or uncalibrated DN (calibrate to σ⁰ first)? '
                 'Fix: give the right file, or declare its real units and a norm for them '
-                '(docs/real_data.md)')
+                '(docs/user_guides/datasets/real_products.md)')
     if wanted == 'reflectance_10000' and below:
         return ("Reflectance on a 0–1 scale? Fix: units='reflectance', convert=True")
     return ('Fix: give the right file, or declare its real units and a norm for them '
-            '(docs/real_data.md)')
+            '(docs/user_guides/datasets/real_products.md)')

@@ -1,7 +1,8 @@
 """Synthetic DFC2023 Track 2: RGB, SAR and DSM tiles with COCO building annotations.
 
 The modalities carry COMPLEMENTARY, PARTIAL information so that dropping one
-measurably hurts (docs/data.md, "What each modality carries"): buildings are tall in
+measurably hurts (docs/user_guides/2_dataset_prepare.md, "What each modality
+carries"): buildings are tall in
 the DSM, but so are trees; some roofs have the colour of the surrounding ground in
 RGB (only a shadow betrays them); SAR shows bright double-bounce lines along the
 sensor-facing walls of buildings (not of trees) and dark radar shadows behind them;

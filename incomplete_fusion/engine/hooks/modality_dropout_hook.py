@@ -1,4 +1,4 @@
-"""Random modality combination for training (paper §III-C, DESIGN.md §7).
+"""Random modality combination for training (paper §III-C; docs/user_guides/4_train_test.md).
 
 Before each training iteration the hook draws, per sample, which of the ACTIVE
 modalities the sample keeps and overwrites the channels of all others with NaN,

@@ -1,7 +1,7 @@
 """mmseg's IoU metric, also returning per-class IoU and F1 as scalar entries.
 
 Stock ``IoUMetric`` only prints the per-class table; the per-subset tables
-(DESIGN.md §9: mIoU plus per-class IoU and F1) need the numbers themselves.
+(docs/user_guides/4_train_test.md: mIoU plus per-class IoU and F1) need the numbers themselves.
 
 It also fixes the F-score of a class that is never predicted: stock mmseg computes
 precision 0/0 = NaN, so that class's F1 is NaN and the mean F1 silently leaves it

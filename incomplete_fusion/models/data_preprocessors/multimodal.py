@@ -7,7 +7,8 @@ either fail on more than 3 channels or — ``bgr_to_rgb`` indexes channels
 ``[2, 1, 0]`` — silently DROP every channel after the third. Inherited configs
 keep those keys unless told otherwise, so these thin subclasses:
 
-* pad ``inputs`` with NaN by default (padding = missing, see DESIGN.md §3), also in
+* pad ``inputs`` with NaN by default (padding = missing, see
+  docs/user_guides/2_dataset_prepare.md), also in
   ``BatchFixedSizePad`` batch augments (a non-NaN ``img_pad_value`` is replaced,
   with a warning);
 * refuse ``mean``/``std``/``bgr_to_rgb``/``rgb_to_bgr`` with an error that says

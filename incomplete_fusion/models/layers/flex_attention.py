@@ -25,7 +25,7 @@ Where it runs, with torch 2.9.1:
 ``(device, dtype, q shape, grad)``: on CUDA by measuring the candidates once on
 the first such call (forward, plus backward when gradients are needed; the
 compile is a warm-up, not timed), on CPU without measuring (``block_sparse``,
-the fastest there: see ``docs/backbone.md``). A candidate that fails (e.g. no
+the fastest there: see ``docs/advanced_guides/backbone.md``). A candidate that fails (e.g. no
 Triton) is left out with a warning.
 """
 import functools
