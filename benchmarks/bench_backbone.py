@@ -1,7 +1,7 @@
 """Speed of FusionViT's masked attention and of the whole backbone (prints ratios).
 
 All figures come from one run on one machine; compare the ratios, not the
-absolute times across machines. Default run: about 2-3 minutes on 2 CPU cores.
+absolute times across machines. Figures and dates: docs/results.md#backbone-benchmarksbench_backbonepy.
 
     python benchmarks/bench_backbone.py                # all sections, 2 threads
     python benchmarks/bench_backbone.py --sections attention --threads 4

@@ -3,7 +3,7 @@
 Run by ``benchmarks/device_check.sh`` (which first builds the venv); runnable alone:
 
     .venv/bin/python benchmarks/device_check.py --device cuda        # paper sizes
-    .venv/bin/python benchmarks/device_check.py --device cpu         # tiny sizes, < 2 min
+    .venv/bin/python benchmarks/device_check.py --device cpu         # tiny sizes
 
 Each step runs in its own process with its own timeout, cut to what is left of
 ``--budget`` seconds, and the report is rewritten after every step, so a step

@@ -1,25 +1,13 @@
 """Compatibility shims for the pinned OpenMMLab stack on current torch.
 
-Applied once, on ``import incomplete_fusion``. Each shim is small, says which
-version combination needs it, and is tested by a test that fails without it
-(``tests/test_compat.py``).
-
-``load_local_checkpoint`` (mmengine's local-file checkpoint loader, allow-listed)
-    torch >= 2.6 made ``torch.load(weights_only=True)`` the default. mmengine
-    0.10.7 calls ``torch.load(filename, map_location)`` for local files, and the
-    checkpoints its Runner writes hold, besides tensors, the message hub's
-    :class:`~mmengine.logging.HistoryBuffer` s (with their statistics methods,
-    pickled as ``getattr(HistoryBuffer, 'mean')``) and NumPy arrays and scalars
-    (logged values, best scores), so ``--resume``, ``load_from`` and
-    ``load_checkpoint`` fail with ``UnpicklingError``. We re-register mmengine's
-    loader for local paths so that it runs mmengine's own ``load_from_local``
-    inside ``torch.serialization.safe_globals(MMENGINE_CHECKPOINT_GLOBALS)``: the
-    load stays ``weights_only`` and accepts exactly these extra classes, only
-    while mmengine loads a local checkpoint. Every other ``torch.load`` in the
-    process, and anything else pickled in such a file, is refused as torch
-    refuses it. For a trusted file that holds other objects, add them with
-    ``torch.serialization.add_safe_globals`` or set
-    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (torch's own switch) for that run.
+Applied once, on ``import incomplete_fusion``; each is tested by a test that fails
+without it (``tests/test_compat.py``). ``load_local_checkpoint``: torch >= 2.6 loads
+with ``weights_only=True``, which refuses the ``HistoryBuffer`` s and NumPy values of
+mmengine Runner checkpoints. mmengine's local-file loader is re-registered to run
+inside ``torch.serialization.safe_globals(MMENGINE_CHECKPOINT_GLOBALS)``: still
+``weights_only``, exactly these extra classes, only while mmengine loads a local
+file; every other ``torch.load`` keeps torch's default.
+See docs/advanced_guides/checkpoints_resume.md#loading-checkpoints-on-torch--26-what-compatpy-allows.
 """
 import pickle
 from typing import Callable, List, Tuple, Union

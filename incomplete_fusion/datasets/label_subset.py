@@ -1,37 +1,14 @@
 """Low-label training: a seeded, stratified subset of a dataset's labelled tiles.
 
-:class:`LabelledSubset` wraps any mmengine dataset of this package (or a dataset
-dict) and keeps ``fraction`` (or ``count``) of its samples::
-
-    train_dataloader = dict(dataset=dict(
-        type='LabelledSubset', fraction=0.1, seed=0,
-        dataset=dict(type='DFC2023BuildingSegDataset', ...)))
-
-(``configs/fusionvit/mask2former_dfc2023_semantic_lowlabel.py``; any other config:
-:func:`wrap_train_dataset`, as ``tools/low_label_study.py`` does.)
-
-**Strata.** With ``stratify=True`` every sample gets a stratum from its annotation,
-and each stratum keeps its share of the subset (largest remainders; every stratum
-keeps at least one sample while the subset has room for one per stratum):
-
-* instance annotations (``instances`` in the data info, mmdet COCO datasets such as
-  DFC2023 instances): the most frequent non-ignored instance class, ``'none'`` for a
-  tile without instances — for DFC2023, building present or not;
-* label rasters (``seg_map_path``: DFC2023 semantic masks, Quadruplet LULC, ISPRS):
-  a decimated read (at most ~4096 pixels, nearest; the dataset's ``label_lut`` /
-  ``label_map`` applied; ``ignore_index``, nodata and values outside the classes
-  left out). If the first class is ``background``, the stratum is the most
-  frequent *other* class present (``'none'`` if there is none) — for DFC2023
-  semantic, building present or not; otherwise (LULC, ISPRS) the dominant class.
-
-A dataset with neither, or a label that cannot be read, gives an unstratified
-(uniform) subset with a logged note. Per stratum the kept samples are a prefix of
-one seeded permutation, so the subset depends only on ``seed``, the dataset order
-and the strata: every rank and every rerun gets the same indices.
-
-The wrapper exposes ``.dataset``, so the loops' :func:`~incomplete_fusion.binding.bind`
-reaches the wrapped dataset and the run's active modalities apply (inactive ones
-load as NaN).
+:class:`LabelledSubset` wraps a dataset (or a dataset dict) and keeps a ``fraction``
+or ``count`` of its samples; :func:`wrap_train_dataset` wraps a config's train set.
+Guaranteed: the subset depends only on ``seed``, the dataset order and the strata
+(every rank and rerun gets the same indices), and a larger fraction with the same
+seed keeps the smaller one's samples within each stratum. Strata come from the
+annotations (instance class, or the dominant label-raster class read decimated);
+without usable annotations the subset is uniform, with a logged note. ``.dataset``
+exposes the wrapped dataset, so the run's modalities are bound to it.
+See docs/advanced_guides/pretraining.md#low-label-fine-tuning.
 """
 import copy
 import logging

@@ -1,33 +1,13 @@
 """Normalisation of each modality: named presets and explicit statistics.
 
-A :class:`~incomplete_fusion.modalities.ModalitySpec` ``norm`` field is either the
-name of a preset below, an explicit statistics dict, or ``None`` (raw values).
-The statistics dict has these optional keys, applied in this order:
-
-``db``      ``True`` (= 10) or a factor ``f`` — to decibel, ``f·log10(x + 1e-7)``
-            (SAR; 10 for power, 20 for amplitude in the usual convention);
-``clip``    ``(low, high)`` — clip to this range;
-``zscore``  ``'fixed'`` (use ``mean``/``std``), ``'tile'`` (mean/std of the finite
-            pixels of this tile, per channel) or ``None``;
-``mean``    per-channel means (one value or one per channel), for ``'fixed'``;
-``std``     per-channel standard deviations, for ``'fixed'``.
-
-and two keys that are no step but say what the preset expects
-(docs/user_guides/datasets/real_products.md):
-
-``units``   the units of the raw values (one of ``modalities.UNITS``; ``None`` =
-            any): a spec declaring other ``units`` fails when bound, unless it
-            opts into ``convert`` (:func:`convert_units`);
-``typical`` ``(low, high)`` in those units: where the median of a file's valid
-            values must lie (a file on another scale stops on first read).
-
-``zscore`` defaults to ``'fixed'`` when ``mean``/``std`` are given. NaN (missing)
-pixels stay NaN through every step and never enter tile statistics. The preset
-numbers are the fixed statistics of the paper's pipeline (docs/user_guides/2_dataset_prepare.md).
-
-:func:`denormalize` inverts every step but clipping (values stay inside the
-clip range): z-score with the fixed statistics, or with the tile's own ones
-(:func:`tile_statistics` of the raw tile), then dB back to amplitude.
+A spec's ``norm`` is a preset name (:data:`NORM_PRESETS`), a statistics dict or
+``None`` (raw values). Steps, in order: ``db`` (to decibel, ``f·log10(x + 1e-7)``),
+``clip=(low, high)``, then ``zscore`` (``'fixed'`` with ``mean``/``std``, or
+``'tile'``: the finite pixels of the tile). Two more keys are no step: ``units``
+(what the raw values must be) and ``typical`` (where a file's median must lie).
+Guaranteed: NaN stays NaN through every step and never enters tile statistics;
+:func:`denormalize` inverts every step but clipping.
+See docs/user_guides/2_dataset_prepare.md#2-normalisation-presets.
 """
 from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 

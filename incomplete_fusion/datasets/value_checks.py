@@ -1,27 +1,13 @@
-"""Do a modality file's values fit its declared units? (docs/user_guides/datasets/real_products.md)
+"""Do a modality file's values fit its declared units?
 
-A :class:`~incomplete_fusion.modalities.ModalitySpec` may declare ``units``. Then:
-
-* when the run is bound (:func:`check_spec_units`), the units must be those its
-  ``norm`` preset expects, unless the spec opts into ``convert=True`` and a
-  conversion exists (:func:`~.normalization.convert_units`, e.g. dB → amplitude);
-* on the first read of each file (:func:`check_values`, called by
-  :func:`~.geo_io.read_modality`), at most :data:`MAX_SAMPLES` pixels per band — a
-  strided view of a tile that was read whole, else a decimated read (overviews when
-  the file has them) — are checked; NaN/nodata pixels are ignored:
-
-  1. more than :data:`TOLERANCE` of the valid values outside the range possible for
-     the units (:data:`PHYSICAL_RANGE`; for ``'classes'``: integer codes
-     ``0..num_classes-1``) → :class:`ValueRangeError`;
-  2. the median outside the preset's ``typical`` range (a file on another scale,
-     e.g. a uint16 panchromatic image where calibrated SAR amplitude is expected)
-     → :class:`ValueRangeError`.
-
-  The error names the file, the modality, the band, the observed range and a fix.
-  A file that passed is not looked at again (per path, size and modification time).
-
-A spec without ``units`` is not checked (the behaviour before units existed).
-Complex-valued rasters fail whatever the units (:func:`check_not_complex`).
+For a spec that declares ``units``: when the run is bound, the units must be those
+its ``norm`` preset expects (or ``convert=True`` with a conversion);
+on the first read of each file, a sample of at most :data:`MAX_SAMPLES` pixels per
+band (NaN/nodata ignored) must hold values possible for the units and a median in
+the preset's ``typical`` range, else :class:`ValueRangeError` names the file,
+modality, band, observed range and fix. Complex rasters fail whatever the units
+(:class:`ComplexRasterError`). Specs without ``units`` are not checked.
+See docs/user_guides/datasets/real_products.md#2-the-checks.
 """
 import math
 import os

@@ -1,10 +1,10 @@
 """Cache mmengine's yapf formatting of the config text.
 
-A runner formats the same config with yapf three or four times (log, dump to the
-work dir, ``RuntimeInfoHook``, visualizer backend); on a 2-core machine that is
-most of a short run's start-up (measured: 16 s of an 18.6 s ``tools/test.py`` run
-under load). The formatted text of an identical input is identical, so caching it
-changes nothing but time. Enabled by the tools of this package, not on import.
+A runner formats the same config with yapf three or four times (log, work-dir
+dump, ``RuntimeInfoHook``, visualizer backend), which dominates a short run's
+start-up on a small CPU machine. The formatted text of an identical input is
+identical, so caching it changes nothing but time. Enabled by this package's
+tools, not on import. See docs/results.md#training-step-costs.
 """
 from typing import Dict, Tuple
 

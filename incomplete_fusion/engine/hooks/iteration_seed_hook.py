@@ -1,27 +1,13 @@
 """Seed the main process's random generators from (seed, iteration, rank) every iteration.
 
-A resumed run restarts its generators from the run's seed, not from where the killed
-run left them, so everything drawn in the main process after a resume (PatchDropout,
-Mask2Former's point sampling, dropout) differed from an uninterrupted run. Saving the
-states with the checkpoint would not cover DDP (mmengine saves on rank 0 only).
-Making the draws of iteration ``i`` depend only on ``(seed, i, rank)`` makes a resumed
-run draw exactly what the uninterrupted one drew, on any number of ranks.
-
-Data loading:
-
-* ``num_workers >= 1``: the transforms draw in the workers, which mmengine seeds per
-  worker; on resume mmengine's ``IterBasedTrainLoop`` replays the skipped batches
-  (``next()`` on the loader ``iter`` times), so the workers' generators reach the
-  same state as in the uninterrupted run.
-* ``num_workers == 0``: the transforms draw in the main process. mmengine replays the
-  skipped batches back to back, after ``before_train_epoch`` and with no hook in
-  between, so seeding in ``after_train_iter`` alone left the first batch after a
-  resume drawn from another state (measured: other flips with seed 1). The hook
-  therefore wraps ``IterBasedTrainLoop.dataloader_iterator`` in ``before_train``: the
-  ``n``-th batch fetched (replayed or not) is loaded right after seeding with
-  ``(seed, n, rank)``, so it is the same batch in both runs.
-* Epoch-based loops (which mmengine resumes at an epoch boundary, without replay)
-  are seeded in ``before_train_epoch`` and ``after_train_iter`` for the next batch.
+Guaranteed: the draws of training iteration ``i`` (PatchDropout, point sampling,
+dropout, main-process transforms) depend only on ``(randomness.seed, i, rank)``, so a
+run resumed with ``--resume`` draws exactly what the uninterrupted run drew, on any
+number of ranks, with nothing extra in the checkpoint. Iteration-based loops: the
+``n``-th batch fetched (replayed or not) is loaded right after seeding with
+``(seed, n, rank)`` (the hook wraps ``dataloader_iterator``); epoch-based loops are
+seeded in ``before_train_epoch`` and ``after_train_iter``.
+See docs/advanced_guides/checkpoints_resume.md#exact-resume.
 """
 import random
 from typing import Optional

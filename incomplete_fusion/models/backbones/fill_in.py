@@ -1,23 +1,13 @@
 """Fill-in-then-segment (GEMMNet-style): reconstruct missing pixels, then segment.
 
-:class:`FillInBackbone` wraps any segmentation backbone (a ``FusionViT``) and a
-frozen :class:`~incomplete_fusion.models.selfsup.MultiMAE` (the *generator*).
-Before the backbone runs, every pixel that a modality lacks (NaN: a missing or
-dropped modality, a nodata patch, a cloud hole) but that another modality
-observes is replaced by the generator's reconstruction of that modality from the
-observed ones; categorical modalities get the argmax class index (as the loading
-transform encodes classes). Observed values pass through untouched, and a pixel
-that no modality observes (batch padding, a hole in every sensor) stays NaN:
-nothing can be reconstructed from nothing, and the segmenter keeps treating it
-as missing. The generator decodes from the fusion tokens, so the cost is a
-second backbone pass (plus its decoders) for the samples that have a gap.
-
-Why a backbone wrapper: it slots into any segmentor/detector config as
-``model.backbone`` and so reaches the per-subset evaluation, scene inference and
-the stock tools without code changes. A plain segmenter checkpoint (keys
-``backbone.*``) loads into the wrapped backbone; the generator's weights come
-from ``generator_checkpoint`` in the constructor (mmengine calls no
-``init_weights`` at test time).
+:class:`FillInBackbone` wraps a segmentation backbone and a frozen
+:class:`~incomplete_fusion.models.selfsup.MultiMAE` (the generator). Guaranteed:
+every pixel a modality lacks (NaN) but another modality observes is replaced by the
+generator's reconstruction (categorical: the argmax class); observed values pass
+through untouched; a pixel no modality observes stays NaN. As a backbone it slots
+into any config's ``model.backbone``; a segmenter checkpoint (``backbone.*``) loads
+into the wrapped backbone, the generator's from ``generator_checkpoint``.
+See docs/advanced_guides/pretraining.md#missing-modality-strategy-fill-in-then-segment-gemmnet-style.
 """
 import os.path as osp
 from typing import Dict, Optional, Tuple, Union

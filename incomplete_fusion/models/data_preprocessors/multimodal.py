@@ -1,26 +1,13 @@
 """Data preprocessors for N-channel multimodal inputs where padding means missing.
 
-The stock ``mmdet.models.DetDataPreprocessor`` / ``mmseg.models.SegDataPreProcessor``
-work on N-channel float inputs with ``mean=None, std=None`` and a NaN pad value,
-but stock configs set ``mean``/``std`` of 3 values and ``bgr_to_rgb=True``, which
-either fail on more than 3 channels or — ``bgr_to_rgb`` indexes channels
-``[2, 1, 0]`` — silently DROP every channel after the third. Inherited configs
-keep those keys unless told otherwise, so these thin subclasses:
-
-* pad ``inputs`` with NaN by default (padding = missing, see
-  docs/user_guides/2_dataset_prepare.md), also in
-  ``BatchFixedSizePad`` batch augments (a non-NaN ``img_pad_value`` is replaced,
-  with a warning);
-* refuse ``mean``/``std``/``bgr_to_rgb``/``rgb_to_bgr`` with an error that says
-  why (normalisation happens per modality in ``LoadMultimodalImages``);
-* are :class:`~incomplete_fusion.binding.ModalityConsumer` s: the run's modalities
-  are bound to them, the channel count is checked against the declaration and the
-  channels of inactive modalities are set to NaN, so the backbone never sees an
-  inactive modality whatever the pipeline does;
-* stack ``data['teacher_inputs']`` (the un-dropped samples kept by
-  ``ModalityDropoutHook`` for modality self-distillation) exactly like
-  ``inputs`` - same padding, same inactive-modality NaNs, same random draws of
-  any batch augment - and return it under the same key.
+Thin subclasses of mmdet's ``DetDataPreprocessor`` and mmseg's ``SegDataPreProcessor``
+that guarantee: ``inputs`` are padded with NaN (also in ``BatchFixedSizePad``, whose
+non-NaN ``img_pad_value`` is replaced with a warning); ``mean``/``std``/``bgr_to_rgb``/
+``rgb_to_bgr`` are refused with an error saying why (stock values drop or break
+channels beyond the third; normalisation happens per modality while loading); the
+run's modalities are bound to them, the channel count is checked and inactive
+modalities' channels are NaN; ``data['teacher_inputs']`` (self-distillation) is
+stacked exactly like ``inputs``. See docs/user_guides/2_dataset_prepare.md#4-data-preprocessors-registered-in-root-models.
 """
 import copy
 import math

@@ -1,32 +1,14 @@
 """Self-attention over modality tokens and fusion tokens.
 
-Token layout used throughout the backbone: one tensor ``x`` of shape
-``(B, K, L, D)`` holding ``K - 1`` modality blocks followed by the fusion
-block (always last), ``L`` tokens (patch locations) each. ``available`` of
-shape ``(B, K, L)`` says which tokens exist (fusion tokens always do).
-
-Three attention rules share one signature ``fn(q, k, v, masks)``:
-
-* :func:`block_sparse_masked_attention` -- the masked (Zorro-style) rule
-  computed block by block: every modality block attends over its own ``L``
-  tokens, the fusion block attends over all ``K * L`` tokens. Work is
-  ``(2M + 1) / (M + 1)^2`` of the dense masked form.
-* :func:`dense_masked_attention` -- the same rule as one dense attention with an
-  explicit boolean ``(N, N)`` mask: the test oracle and the speed baseline.
-* :func:`plain_attention` -- no modality masking (MultiViT ablation); absent
-  tokens are still excluded as keys.
-
-Two more names select the masked rule (see :mod:`.flex_attention`): ``'flex'``,
-PyTorch FlexAttention with a block mask that skips the tiles the rule masks
-entirely (compiled kernels on CUDA, torch's unfused reference on CPU), and
-``'auto'``, on CUDA the faster of ``block_sparse`` and ``flex`` as measured once
-per shape, on CPU ``block_sparse`` (the fastest measured there).
-
-Absent tokens are excluded from the keys of every query (key padding), so they
-cannot influence any present token. Absent *queries* still get a finite output
-(a modality block without any present key lets its queries see all of its own
-keys): those outputs are garbage that nothing reads -- they are never keys and
-the backbone zeroes them at its output.
+Layout: ``x`` of shape ``(B, K, L, D)``, ``K - 1`` modality blocks then the fusion
+block; ``available`` ``(B, K, L)`` says which tokens exist. Rules sharing one
+signature ``fn(q, k, v, masks)``: :func:`block_sparse_masked_attention` (the masked
+Zorro-style rule block by block), :func:`dense_masked_attention` (the same rule with
+a boolean ``(N, N)`` mask: the test oracle) and :func:`plain_attention` (no modality
+masking, MultiViT); ``'flex'`` and ``'auto'`` live in :mod:`.flex_attention`.
+Guaranteed: absent tokens are never keys, so they cannot influence a present token;
+absent queries get finite outputs that nothing reads.
+See docs/advanced_guides/backbone.md#block-sparse-attention-and-the-dense-oracle.
 """
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple

@@ -1,32 +1,14 @@
 """FlexAttention form of FusionViT's masked self-attention, and the ``auto`` choice.
 
-:func:`flex_masked_attention` computes the same rule as
+:func:`flex_masked_attention` computes exactly the rule of
 :func:`~.attention.block_sparse_masked_attention` (modality queries read their own
-block, fusion queries read every present key; absent tokens are never keys) as one
-``torch.nn.attention.flex_attention`` call over the flat ``(B, H, K * L, Dh)``
-layout. Its ``BlockMask`` is built once per forward from the ``AttentionMasks``
-(which the backbone builds once per forward and shares among its layers) and
-cached there. The kernel skips the tiles the rule masks entirely (a modality's
-queries against another modality's keys) and runs the ``mask_mod`` only on the
-partly masked tiles (key padding, block edges not on a tile boundary).
-
-Where it runs, with torch 2.9.1:
-
-* CUDA: ``torch.compile(flex_attention)``, fused Triton kernels, forward and
-  backward. Compiled once per shape (the first call takes seconds); after a
-  second shape, dynamo recompiles with dynamic sizes instead of once per shape.
-* CPU: torch's eager reference (unfused: it materialises the ``(N, N)`` scores;
-  correct in forward and backward, slow). Inductor compiles the CPU forward only
-  for static shapes (about 20 s per shape on 2 cores); the backward lowering is
-  Triton-only (``InductorError: IndexError``) and a second batch size fails to
-  build (C++ compile error), so compiled flex is never used on CPU.
-
-:class:`AutoAttention` (``attention_impl='auto'``) picks an implementation per
-``(device, dtype, q shape, grad)``: on CUDA by measuring the candidates once on
-the first such call (forward, plus backward when gradients are needed; the
-compile is a warm-up, not timed), on CPU without measuring (``block_sparse``,
-the fastest there: see ``docs/advanced_guides/backbone.md``). A candidate that fails (e.g. no
-Triton) is left out with a warning.
+block, fusion queries every present key; absent tokens are never keys) as one
+``flex_attention`` call, with a ``BlockMask`` built once per forward and cached on
+the ``AttentionMasks``. On CUDA it runs compiled (Triton); on CPU torch's eager
+reference (correct, slow; compiled flex is never used on CPU). :class:`AutoAttention`
+(``attention_impl='auto'``) picks per ``(device, dtype, shape, grad)``: on CUDA the
+faster candidate, timed once; on CPU ``block_sparse``. Failing candidates are left
+out with a warning. See docs/advanced_guides/backbone.md#attention-implementations-block_sparse-dense-flex-auto.
 """
 import functools
 import time

@@ -1,17 +1,13 @@
 """The fusion tokens a FusionViT starts from, before its first layer.
 
 ``'learned'`` (FusionViT's default): one learned token per location plus the
-position embedding -- no input information; FusionViT's per-location modality
-attention gives them a local path to the input from the first layer on.
-
-``'modality_mean'``: the same plus the mean of the *present* modality patch
-embeddings at the location. Variants without modality attention (MultiViT,
-``w/o modality attention``) otherwise reach the input only through
-self-attention, which at initialisation is near-uniform over all tokens: every
-fusion token then starts from the same global average and the dense output has
-no local signal to learn from (measured in ``benchmarks/baseline_diagnostics.py``).
-Absent tokens do not enter the mean; a location without any present token
-keeps the learned token.
+position embedding; the per-location modality attention gives them a local path to
+the input. ``'modality_mean'``: the same plus the mean of the *present* modality
+patch embeddings at the location, a local path at initialisation for variants
+without modality attention (MultiViT, ``w/o modality attention``), no new
+parameters. Absent tokens never enter the mean; a location without any present
+token keeps the learned token.
+See docs/results.md#why-the-baselines-collapsed-and-the-recipe.
 """
 from typing import Tuple
 

@@ -2,13 +2,10 @@
 
 At every patch location ``i`` the fusion token attends over the present
 modality tokens at ``i`` and over itself (pre-norm, residual, then an MLP).
-Only the fusion token is updated, so the unimodal streams stay unimodal.
-
-It is computed for all ``B * L`` locations at once as tiny sequences of
-length ``K = M + 1`` with a single query each: the scores are a broadcast
-product summed over the head width, no Python loop and no tiny matmuls
-(measured on CPU: as fast as SDPA over ``B * L`` sequences in the forward,
-~1.5x faster forward + backward).
+Only the fusion token is updated, so the unimodal streams stay unimodal; absent
+modality tokens are never keys. All ``B * L`` locations are computed at once as
+length-``K`` sequences with one query (broadcast products, no loop).
+See docs/advanced_guides/backbone.md#what-a-layer-does.
 """
 from mmcv.cnn.bricks.drop import DropPath
 from torch import Tensor, nn

@@ -1,25 +1,13 @@
-"""Keep a budget of each sample's present tokens, split between modalities by a
-Dirichlet share: the one sampler behind PatchDropout (training-time token
-dropping) and MultiMAE masking (the visible tokens of masked pretraining).
+"""Keep a budget of each sample's present tokens, split between modalities.
 
-For each sample of an ``(B, M, L)`` availability mask:
-
-1. **Budget** - ``round(fraction * present)`` tokens, all modalities together
-   (half up, at least one when any is present): :func:`budget_of`.
-2. **Shares** - a symmetric Dirichlet(``alpha``) draw over the sample's present
-   modalities (``alpha=None``: equal shares): :func:`dirichlet_shares`.
-3. **Counts** - the budget split as close to the shares as the capacity (present
-   tokens per modality) allows, summing exactly to the budget; a modality that
-   cannot take its share is filled and the excess goes to the others in
-   proportion to their shares: :func:`allocate_counts`.
-4. **Tokens** - each modality keeps ``count`` of its present tokens at random;
-   ``strategy='consistent'`` ranks locations by one priority shared by all
-   modalities (nested visible sets, identical with equal shares and counts).
-
-Randomness: a CPU ``torch.Generator`` when given (repeatable masks), else
-torch's global RNG (seeded by mmengine's ``randomness``). The Dirichlet draw is
-NumPy's Gamma sampler seeded from that torch RNG (torch's Gamma sampler takes
-no generator); it needs no device synchronisation.
+The one sampler behind PatchDropout and MultiMAE masking. Per sample of an
+``(B, M, L)`` availability mask: a budget of ``round(fraction * present)`` tokens
+(:func:`budget_of`), shares from a symmetric Dirichlet(``alpha``) draw over the
+present modalities (:func:`dirichlet_shares`), counts that follow the shares as
+far as each modality's present tokens allow and sum exactly to the budget
+(:func:`allocate_counts`), then ``count`` present tokens per modality at random.
+Repeatable with a CPU ``torch.Generator``; otherwise torch's global RNG.
+See docs/advanced_guides/backbone.md#missing-data.
 """
 from typing import Optional
 
