@@ -1,19 +1,13 @@
 """How the run's declared and active modalities reach the components built from a config.
 
-mmengine substitutes a config variable into the dicts that use it when the config
-FILE is parsed; ``--cfg-options modalities=[sar]`` or ``cfg.merge_from_dict(...)``
-afterwards changes only the top-level key. So no component takes the active set
-from its own config dict. Components that need it are :class:`ModalityConsumer` s
-and receive one :class:`~incomplete_fusion.modalities.ModalitySet`, built from the
-*final* config of the run (``runner.cfg``), through :func:`bind`.
-
-Inside a Runner this package's loops do the binding (:mod:`.loops`): a loop is
-built with the runner, before its dataloader exists, and every OpenMMLab entry
-point (the stock ``tools/train.py``/``tools/test.py`` of mmdet, mmseg and
-mmpretrain, ``Runner.from_cfg``) builds the loops the config names. A consumer used
-before anything bound it raises :class:`ModalitiesNotBoundError` saying what to add,
-so a config without the loops fails at its first sample instead of silently
-running on every declared modality.
+``--cfg-options modalities=[...]`` changes only the top-level key, not the dicts the
+config file substituted it into, so no component reads the active set from its own
+config. Components that need it are :class:`ModalityConsumer` s and receive one
+:class:`~incomplete_fusion.modalities.ModalitySet`, built from the run's final
+config, through :func:`bind`; this package's loops bind it under every entry point.
+A consumer used unbound raises :class:`ModalitiesNotBoundError` saying what to add,
+never a silent all-modality run.
+See docs/advanced_guides/plugin.md#how-the-modalities-reach-the-components.
 """
 from typing import Any, Iterator, Optional, Sequence
 

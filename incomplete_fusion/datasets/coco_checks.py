@@ -1,21 +1,13 @@
 """Checks of COCO ``segmentation`` entries, run once when a dataset reads its json.
 
-pycocotools and mmdet take a segmentation as a list of polygons (each a flat list
-``[x1, y1, x2, y2, ...]``) or as RLE (``{'size': [h, w], 'counts': ...}``). What they do
-with anything else is a bare ``TypeError`` deep in a transform (a flat coordinate list,
-as several tools write it), a silently ignored instance (mmdet drops polygons with
-fewer than three points) or a mask of the wrong size (RLE encoded at another size).
-:func:`checked_segmentation` turns each case into the documented behaviour:
-
-* a flat list of numbers (even count, >= 6) is one polygon: ``[flat]``;
-* an empty list (no mask) is left as it is (mmdet ignores the instance; it adds no
-  pixel to a rasterised mask);
-* anything that cannot be a polygon, polygons with fewer than three points, RLE whose
-  ``size`` differs from the image's ``[height, width]`` and unknown image ids raise
-  :class:`CocoAnnotationError` naming the json file, the annotation id, the image id
-  and what to fix.
-
-Only the json's numbers are looked at (no mask is decoded), so the check is cheap.
+:func:`checked_segmentation` guarantees the documented behaviour instead of a bare
+``TypeError`` deep in a transform, a silently ignored instance or a mask of the
+wrong size: a flat list of numbers (even count, >= 6) is one polygon; an empty list
+is left as it is; anything that cannot be a polygon, polygons with fewer than three
+points, RLE whose ``size`` differs from the image's and unknown image ids raise
+:class:`CocoAnnotationError` naming the json, annotation id, image id and fix.
+Only the json's numbers are read (no mask is decoded).
+See docs/user_guides/datasets/dfc2023.md.
 """
 from numbers import Real
 from typing import Iterable, Mapping, Optional

@@ -1,21 +1,12 @@
 """IEEE GRSS DFC2023 Track 2: building instances and binary building semantics.
 
-Layout of the release (and of ``python tools/make_synthetic_data.py dfc2023 <data_root>``)::
-
-    {data_root}/{train,val}/rgb/*.tif      3-band optical
-    {data_root}/{train,val}/sar/*.tif      1-band SAR amplitude
-    {data_root}/{train,val}/dsm/*.tif      1-band height (some copies: ``height/``)
-    {data_root}/annotations/buildings_only_{train,val}.json   COCO, polygons and RLE
-
-Both datasets check the json's segmentations once when they read it
-(:mod:`~incomplete_fusion.datasets.coco_checks`): a flat coordinate list is one polygon;
-short polygons and RLE of another size than the image stop with the file and annotation.
-
-The folder of a modality is its spec name (``dsm`` also accepts ``height``); once the
-run's modalities are bound, every data info carries ``modality_paths`` (active
-modality → file, inactive → ``None``) for
-:class:`~incomplete_fusion.datasets.transforms.LoadMultimodalImages`
-(see :class:`~incomplete_fusion.datasets.modality_paths.ModalityFolders`).
+Reads the release layout (and that of ``tools/make_synthetic_data.py dfc2023``):
+``{data_root}/{train,val}/{rgb,sar,dsm}/*.tif`` (``dsm`` also accepts ``height/``)
+and ``{data_root}/annotations/buildings_only_{train,val}.json`` (COCO, polygons and
+RLE, checked once by :mod:`~incomplete_fusion.datasets.coco_checks`). Once the run's
+modalities are bound, every data info carries ``modality_paths`` (active modality →
+file, inactive → ``None``) for ``LoadMultimodalImages``.
+See docs/user_guides/datasets/dfc2023.md.
 """
 import hashlib
 import json

@@ -1,20 +1,12 @@
 """ISPRS Potsdam / Vaihingen release → aligned per-modality patches + label indices.
 
-Output (read by :class:`~incomplete_fusion.datasets.isprs.ISPRSPotsdamMultimodal` and
-``ISPRSVaihingenMultimodal``)::
-
-    {out}/{split}/{modality}/{name}.tif     e.g. train/rgir/2_10_y0_x512.tif
-    {out}/{split}/label/{name}.tif          class indices 0-5, 255 = boundary/ignore
-    {out}/{split}/label_eroded/{name}.tif   the same from the noBoundary rasters
-    {out}/splits/{split}.txt                lines ``{split}/{name}``
-    {out}/isprs_meta.json                   options, sources per tile, channel statistics
-
-Every file of one patch is cut from the same pixel window of its tile, so all
-modalities and both labels share one grid; the window's georeferencing is taken
-from the first georeferenced source of the tile (ungeoreferenced releases get
-pixel-offset transforms without CRS). Sources are read window by window, never
-as whole mosaics. Clutter keeps its own index (5): the datasets decide whether it
-is ignored (the protocol's 5-class evaluation) or scored.
+Writes ``{out}/{split}/{modality,label,label_eroded}/{name}.tif``,
+``{out}/splits/{split}.txt`` and ``{out}/isprs_meta.json`` (options, sources per
+tile, channel statistics), read by the ISPRS datasets. Guaranteed: every file of a
+patch is cut from the same pixel window of its tile (one grid for all modalities
+and both labels), georeferenced from the tile's first georeferenced source; sources
+are read window by window; clutter keeps its own index (5).
+See docs/user_guides/datasets/isprs.md.
 """
 import json
 import os

@@ -1,21 +1,14 @@
 """Modality self-distillation (DIS2-style): the full-input pass teaches the
 random-subset pass, in the same training step, with the same weights.
 
-``ModalityDropoutHook`` keeps the un-dropped samples when the model has a true
-``wants_full_inputs``; the project's data preprocessors stack them exactly like
-the student's inputs and the model receives them as ``teacher_inputs``. The
-teacher pass runs under ``torch.no_grad()`` (its activations have no graph, so
-no gradient can reach it) with the random state replayed: it draws the same
-PatchDropout/drop-path numbers as the student, so a sample whose student input
-is the full input gives exactly the teacher's outputs. Only samples where the
-hook dropped something contribute; the loss is their mean (zero, without a
-teacher pass, when no sample of the batch lost a modality).
-
-Targets: ``'features'`` - the backbone's fusion-token maps (before the neck),
-mean squared error averaged over the tapped layers; ``'logits'`` (semantic
-Mask2Former only) - the per-pixel class distribution the head predicts
-(query class softmax x mask sigmoid, normalised over classes, at the mask
-resolution), KL(teacher || student).
+The teacher pass gets the un-dropped inputs (``teacher_inputs``, kept by
+``ModalityDropoutHook`` and stacked by the data preprocessors), runs without
+gradient and with the random state replayed, so a sample whose student input is
+complete gives exactly the teacher's outputs. Only samples that lost a modality
+contribute; the loss is zero, with no teacher pass, when none did. Targets:
+``'features'`` (fusion-token maps, MSE) and ``'logits'`` (semantic Mask2Former's
+per-pixel class distribution, KL(teacher || student)).
+See docs/advanced_guides/pretraining.md#modality-self-distillation-dis2-style.
 """
 import math
 import warnings

@@ -1,20 +1,13 @@
 """MultiMAE-style token masking across modalities.
 
-A fixed fraction of all *present* modality tokens of a sample stays visible; how
-that visible budget is split between modalities is drawn from a symmetric
-Dirichlet(alpha), so the encoder sees every mixture from "almost only SAR" to
-"almost only RGB" (MultiMAE).  Absent tokens (NaN patches, missing modalities)
-are never visible and do not count towards the budget, so samples that already
-lack a sensor are masked consistently with the rest.
-
-Strategies:
-
-* ``independent`` - each modality draws its visible locations on its own.
-* ``consistent`` - one random priority over locations per sample, shared by all
-  modalities; every modality keeps its highest-priority available locations.
-  Visible sets are therefore nested across modalities, and *identical* when the
-  modalities have equal counts and availability (``dirichlet_alpha=None`` gives
-  equal shares: FusionX-Net's consistent masking).
+A fixed fraction of each sample's *present* modality tokens stays visible, split
+between modalities by a symmetric Dirichlet(alpha) draw
+(:mod:`~incomplete_fusion.models.layers.token_budget`). Absent tokens are never
+visible and do not count towards the budget. ``independent``: each modality draws
+its visible locations on its own; ``consistent``: one priority over locations per
+sample, shared by all modalities (nested visible sets, identical with equal
+shares and availability).
+See docs/advanced_guides/pretraining.md#what-one-pretraining-step-does-multimae-incomplete_fusionmodelsselfsup.
 """
 from typing import Dict, Mapping, Optional
 
