@@ -1,30 +1,13 @@
 """Synthetic ISPRS Potsdam / Vaihingen releases, in the releases' own folder layout.
 
-File and folder names come from :mod:`incomplete_fusion.datasets.isprs_layout` (the
-one place they are declared), so the converter is tested on the names it must
-recognise. Per tile (default 320×320 pixels, "large" next to the 128-pixel patches
-tests cut)::
-
-    Potsdam    4_Ortho_RGBIR/top_potsdam_2_10_RGBIR.tif     uint8 R, G, B, IR  (GeoTIFF)
-               2_Ortho_RGB/top_potsdam_2_10_RGB.tif         uint8 R, G, B      (GeoTIFF)
-               1_DSM/dsm_potsdam_02_10.tif                  float32 metres     (GeoTIFF)
-               1_DSM_normalisation/dsm_potsdam_02_10_normalized_lastools.jpg  8-bit nDSM
-               5_Labels_all/top_potsdam_2_10_label.tif      colour-coded RGB   (GeoTIFF)
-               5_Labels_all_noBoundary/top_potsdam_2_10_label_noBoundary.tif (boundaries black)
-    Vaihingen  top/top_mosaic_09cm_area1.tif                uint8 IR, R, G     (GeoTIFF)
-               dsm/dsm_09cm_matching_area1.tif              float32 metres     (GeoTIFF)
-               ndsm/dsm_09cm_matching_area1_normalized.jpg  8-bit nDSM
-               gts_for_participants/top_mosaic_09cm_area1.tif               plain TIFF
-               gts_eroded_for_participants/top_mosaic_09cm_area1_noBoundary.tif
-
-Georeferencing (``georeferenced=True``): Potsdam GeoTIFFs in ETRS89 / UTM 33N at
-5 cm, Vaihingen images in UTM 32N at 9 cm; the nDSM JPEGs and Vaihingen's label
-TIFFs carry none, so the converter must take the grid from another source.
-
-The modalities are complementary: grey roofs look like streets (only height tells
-buildings from impervious surfaces), dry grass looks like pavement in the visible
-bands (only infrared tells it is vegetation), and trees and lawns share colours
-(only height separates them). Cars are small (the hard class), clutter is scattered.
+:func:`make_isprs` writes the release folders and file names declared in
+:mod:`incomplete_fusion.datasets.isprs_layout` (Potsdam: RGBIR/RGB/DSM GeoTIFFs,
+nDSM JPEGs, colour-coded labels with and without boundaries; Vaihingen: IRRG
+TOPs, DSM, nDSM, plain-TIFF labels), so the converter is tested on the names it
+must recognise. Georeferencing as released (Potsdam UTM 33N at 5 cm, Vaihingen UTM
+32N at 9 cm; nDSM JPEGs and Vaihingen labels without). The modalities are
+complementary: only height separates grey roofs from streets and trees from lawns,
+only infrared finds dry grass. See docs/user_guides/datasets/isprs.md.
 """
 import os
 import os.path as osp
