@@ -18,6 +18,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -29,6 +30,17 @@ from test_config_tiny import REPO, fresh_run, make_tiny_config
 TESTS = osp.dirname(osp.abspath(__file__))
 KEYS = {'mmseg': 'mIoU', 'mmdet': 'coco/segm_mAP_50'}
 CONFIGS = {'mmseg': 'mask2former_dfc2023_semantic', 'mmdet': 'mask2former_dfc2023'}
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    """The stock tools run with OMP_NUM_THREADS=1; the in-process evaluations compared
+    with them run with one thread too: the same kernels, so the same metrics (another
+    thread count may round differently and flip a near-tie pixel)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def stock_tool(package: str, tool: str) -> str:
