@@ -1,19 +1,12 @@
 """Quadruplet LULC: Sentinel-1, Sentinel-2, DEM and a Dynamic World map per tile.
 
-Layout (also written by ``python tools/make_synthetic_data.py quadruplet <data_root>``)::
-
-    {data_root}/{region}/s1/{tile}.tif      VV, VH in dB (float32)
-    {data_root}/{region}/s2/{tile}.tif      B2, B3, B4, B8 reflectance (uint16)
-    {data_root}/{region}/dem/{tile}.tif     metres (float32)
-    {data_root}/{region}/dw/{tile}.tif      Dynamic World classes 0-8 (uint8, categorical)
-    {data_root}/{region}/label/{tile}.tif   Urban-Atlas-derived classes 0-8, 255 = ignore
-    {data_root}/splits/{train,val}.txt      one ``region/tile`` per line
-
-The label raster holds the 9 released classes; ``num_classes=7`` (default, the
-paper's setting) merges them with a lookup table applied by
-:class:`~incomplete_fusion.datasets.transforms.LoadLabelRaster`. The folder of a
-modality is its spec name unless ``modality_dirs`` says otherwise (see
-:class:`~incomplete_fusion.datasets.modality_paths.ModalityFolders`).
+Reads ``{data_root}/{region}/{s1,s2,dem,dw,label}/{tile}.tif`` with the splits in
+``{data_root}/splits/{train,val}.txt`` (one ``region/tile`` per line), the layout
+``tools/make_synthetic_data.py quadruplet`` also writes. The label rasters hold the 9
+released classes (255 = ignore); ``num_classes=7`` (default, the paper's) merges
+them through a lookup table applied by ``LoadLabelRaster``. A modality's folder is
+its spec name unless ``modality_dirs`` says otherwise.
+See docs/user_guides/datasets/quadruplet.md.
 """
 import os.path as osp
 from typing import List, Mapping, Optional

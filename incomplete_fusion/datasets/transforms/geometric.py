@@ -1,18 +1,12 @@
 """Resizing that keeps categorical channels categorical.
 
-Stock resizes interpolate every channel bilinearly. For continuous modalities
-that is right, and NaN (missing) spreads to the at most one-pixel neighbourhood
-whose interpolation kernel touches it — a missing pixel should not produce
-"half-valid" values, so this is what we want. For a categorical channel (class
-indices such as a Dynamic World map) bilinear interpolation invents classes at
-boundaries (between 1 and 8 lies 4), so these resizes redo the categorical
-channels (``results['categorical_channels']``, set by ``LoadMultimodalImages``)
-with nearest-neighbour. Crop, flip and batch padding move pixels without
-interpolating and need no change.
-
-Use ``MultimodalResize`` where mmseg / mmcv ``Resize`` would go and
-``MultimodalDetResize`` where mmdet's ``Resize`` would go, also as
-``RandomResize(resize_type=...)`` for LSJ-style scale jitter.
+``MultimodalResize`` (for mmseg/mmcv ``Resize``) and ``MultimodalDetResize`` (for
+mmdet's ``Resize``; both also as ``RandomResize(resize_type=...)``) resize like the
+stock transforms, then redo the categorical channels
+(``results['categorical_channels']``) with nearest-neighbour, so no class is
+invented at boundaries. Continuous channels are bilinear; NaN spreads to at most the
+one-pixel neighbourhood its kernel touches. Crop, flip and padding need no change.
+See docs/user_guides/2_dataset_prepare.md#3-transforms-registered-in-the-root-transforms-usable-from-mmdet-and-mmseg-scopes.
 """
 import mmcv
 import numpy as np

@@ -1,18 +1,13 @@
 """PerceiverIO-style baseline: a latent array reads every present token, dense queries read it.
 
-Per-modality patch tokens (+ fixed 2-D sin-cos position, + a learned modality
-embedding) get a local 3-D-convolution residual over the modality-stacked token
-maps (:class:`~..layers.local_conv3d.LocalConv3d`). ``num_latents`` learned latents
-cross-attend once to all present tokens, then run ``depth`` self-attention blocks.
-After each block in ``out_indices`` a dense decoder (one query per patch location:
-position + a learned query + the mean of the location's present local tokens)
-cross-attends to the latents and gives a ``(B, D, H/p, W/p)`` map, the same
-interface as FusionViT.
-
-Missing data: the same NaN rule as FusionViT (:func:`patch_availability`). Absent
-tokens are zeroed before the local convolution and are never keys of the latent
-cross-attention; a learned null key keeps that softmax finite when a sample has no
-token at all. A modality absent from the whole batch is not embedded.
+Per-modality patch tokens get a local 3-D-convolution residual over the
+modality-stacked token maps; ``num_latents`` learned latents cross-attend once to all
+present tokens and run ``depth`` self-attention blocks; after each block in
+``out_indices`` one query per patch location reads the latents into a
+``(B, D, H/p, W/p)`` map, the interface of FusionViT. Guaranteed, with FusionViT's
+NaN rule: absent tokens never reach the output (zeroed before the convolution, never
+keys; a learned null key keeps the softmax finite), and a modality absent from the
+whole batch is not embedded. See docs/advanced_guides/backbone.md#perceiverio-style-baseline.
 """
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
