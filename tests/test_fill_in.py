@@ -85,7 +85,8 @@ def test_only_gaps_change_and_they_hold_the_reconstruction(wrapper, generator_ck
     assert torch.equal(filled[~gap], x[~gap])  # observed values bit-identical
     assert torch.isfinite(filled).all()
     assert torch.equal(filled[2], x[2])  # complete sample untouched
-    # the gaps hold the generator's reconstruction of the incomplete samples
+    # the gaps hold the generator's reconstruction of the incomplete samples; fill_in runs
+    # the generator on exactly these two samples, so this is the same call (same bits)
     rec = generator_ckpt[1].reconstruct(x[:2])
     torch.testing.assert_close(filled[0, SLICES['sar']], rec['sar'][0])
     torch.testing.assert_close(filled[1, :3, 4:20, 8:24], rec['rgb'][1, :, 4:20, 8:24])
