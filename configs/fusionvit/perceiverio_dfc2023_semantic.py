@@ -9,19 +9,13 @@ model = dict(
     backbone=dict(
         _delete_=True,
         type='PerceiverIO',
+        **_base_.vit_t,  # ViT-T scale (depth = latent blocks): ../_base_/models/fusionvit_t.py
+        **_base_.patch_dropout,
         modality_specs={{_base_.modality_specs}},
         img_size={{_base_.crop_size}},
-        patch_size=16,
-        embed_dims=192,
-        num_heads=3,
-        mlp_ratio=4.0,
         num_latents=128,
-        depth=12,
-        out_indices=(2, 5, 8, 11),
         local_dilations=(1, 2),
         query_local_features=True,
-        patch_keep_ratio=0.9,
-        dirichlet_alpha=1.0,
         drop_path_rate=0.1))
 # learned latents and queries get no weight decay, like FusionViT's fusion tokens
 embed_multi = dict(lr_mult=1.0, decay_mult=0.0)

@@ -2,7 +2,7 @@
 # A diff over the stock config (which is a full config, so the layers above this
 # one chain on it: models -> schedules -> datasets -> task root; see docs/configs.md).
 # The backbone's `modality_specs` is set by the dataset layer, which declares them.
-_base_ = ['mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py']
+_base_ = ['mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py', './fusionvit_t.py']
 
 custom_imports = dict(imports=['incomplete_fusion'], allow_failed_imports=False)
 
@@ -24,21 +24,11 @@ model = dict(
         batch_augments=None),
     backbone=dict(
         _delete_=True,
-        type='FusionViT',
+        **_base_.fusionvit_t,  # FusionViT-T: ./fusionvit_t.py
         modality_specs=None,  # set by the dataset layer
-        img_size=image_size,
-        patch_size=16,
-        embed_dims=192,
-        depth=12,
-        num_heads=3,
-        mlp_ratio=4.0,
-        out_indices=(2, 5, 8, 11),
-        masked_attention=True,
-        modality_attention=True,
-        patch_keep_ratio=0.9,
-        dirichlet_alpha=1.0,
-        drop_path_rate=0.1),
-    neck=dict(type='FusionPyramidNeck', in_channels=192, out_channels=(96, 192, 384, 768)),
+        img_size=image_size),
+    neck=dict(type='FusionPyramidNeck', in_channels=_base_.vit_t.embed_dims,
+              out_channels=(96, 192, 384, 768)),
     panoptic_head=dict(
         in_channels=[96, 192, 384, 768],
         strides=[4, 8, 16, 32],

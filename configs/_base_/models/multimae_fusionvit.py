@@ -2,25 +2,22 @@
 # all present modality tokens visible, per-modality share ~ Dirichlet(1), one 2-block
 # decoder per modality from the fusion tokens. The task root sets the backbone's and
 # head's `modality_specs` and the per-modality losses (they depend on the data).
+_base_ = ['./fusionvit_t.py']
+
 custom_imports = dict(imports=['incomplete_fusion'], allow_failed_imports=False)
 
 img_size = 256
-patch_size = 16
-embed_dims = 192
+patch_size = _base_.vit_t.patch_size
+embed_dims = _base_.vit_t.embed_dims
 
 model = dict(
     type='MultiMAE',
     data_preprocessor=dict(type='SelfSupDataPreprocessor'),  # no normalisation: NaN passes
     backbone=dict(
         type='FusionViT',
+        **_base_.vit_t,  # ViT-T: ./fusionvit_t.py
         modality_specs=None,  # set by the task root
         img_size=img_size,
-        patch_size=patch_size,
-        embed_dims=embed_dims,
-        depth=12,
-        num_heads=3,
-        mlp_ratio=4.0,
-        out_indices=(2, 5, 8, 11),
         patch_keep_ratio=1.0,  # the masking below replaces patch dropout
         drop_path_rate=0.0),
     mask_generator=dict(
