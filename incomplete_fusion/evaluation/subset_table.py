@@ -21,6 +21,7 @@ METRIC_LABELS = {
     'coco/bbox_mAP': 'box AP',
     'coco/bbox_mAP_50': 'box AP@50',
     'mFscore': 'mF1',
+    'aAcc': 'OA',
 }
 
 
