@@ -1,5 +1,6 @@
 """Scene-inference throughput: tiles/s per modality subset, reader pool on/off,
-batches per scene or across scenes, and the share of time the model waited for data.
+batches per tile row or mixed across rows and scenes, and the share of time the
+model waited for data.
 
 Model: the demo model (``mask2former_dfc2023_semantic.py`` + ``configs/demo/cpu_preset.py``:
 FusionViT-T depth 6 + Mask2Former, 128 px tiles), random weights (throughput does
@@ -10,8 +11,9 @@ same code as ``tools/infer_scenes.py`` (:class:`SceneRun` + :func:`run_stream`):
 
 * ``reader``: ``serial`` (tiles read in the model's thread, ``workers=0``) or
   ``pool`` (``--workers`` threads reading ahead, a bounded queue);
-* ``batches``: ``per scene`` (a batch never spans scenes: ``--no-batch-scenes``)
-  or ``across`` (batches mix scenes, the default of ``tools/infer_scenes.py``).
+* ``batches``: ``per row`` (a batch is tiles of one tile row of one scene, the
+  default of ``tools/infer_scenes.py``) or ``mixed`` (``--mix-scenes``: batches fill
+  up across rows and scenes).
 
 Printed per row: tiles/s, model share (time in ``model.test_step``) and reading
 share (time the model waited for tiles / wall time). Ratios, nothing asserted.
@@ -100,7 +102,7 @@ def main():
                                         ('serial', 0, True), ('pool', args.workers, True)):
             out = osp.join(work, f'out_{subset}_{reader}_{across}')
             s = predict(model, scenes, out, args, workers, across)
-            print(f'| {subset} | {reader} | {"across" if across else "per scene"} | {s.tiles} | '
+            print(f'| {subset} | {reader} | {"mixed" if across else "per row"} | {s.tiles} | '
                   f'{s.batches} | {s.seconds:.1f} | {s.tiles_per_second:.2f} | '
                   f'{s.model_seconds / s.seconds:.0%} | {s.reading_share:.1%} |', flush=True)
     if not args.work_dir:

@@ -124,6 +124,8 @@ def _bytes(folder, name):
 
 
 def test_two_gloo_processes_give_byte_identical_rasters(scenes, semantic_model, tmp_path):
+    """Equal bytes by construction: batches are tile runs of one row of one scene, and
+    every process runs with the same thread count (OMP_NUM_THREADS=1)."""
     cfg, ckpt = str(tmp_path / 'tiny.py'), str(tmp_path / 'tiny.pth')
     semantic_model.cfg.dump(cfg)
     torch.save(dict(state_dict=semantic_model.state_dict(),

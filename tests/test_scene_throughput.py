@@ -1,5 +1,5 @@
-"""Throughput plumbing: tiles batched across scenes and read ahead by a thread pool give
-byte-identical rasters; the read-ahead queue is bounded; GeoPackage instance output."""
+"""Throughput plumbing: the read-ahead queue is bounded and ordered; GeoPackage instance
+output. (Which outputs are byte-identical: test_scene_reproducibility.py.)"""
 import json
 import os
 
@@ -9,55 +9,8 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
-from incomplete_fusion.apis.batch import infer_scenes
 from incomplete_fusion.apis.tile_stream import StreamStats, read_ahead
-from incomplete_fusion.testing import make_scene
-from test_scene_inference import (OVERLAP, SEMANTIC_CONFIG, TILE, TINY_SEMANTIC,  # noqa: F401
-                                  _instances, semantic_model, tiny_config)
-
-
-@pytest.fixture(scope='module')
-def small_scenes(tmp_path_factory):
-    """Three 96 px scenes: all modalities, no rgb, sar only."""
-    root = tmp_path_factory.mktemp('small')
-    scenes = {}
-    for k, keep in enumerate([('rgb', 'sar', 'dsm'), ('sar', 'dsm'), ('sar', )]):
-        paths = make_scene(str(root / f's{k}'), size=96, seed=20 + k, hole_fraction=0.05)
-        scenes[f's{k}'] = {m: (paths[m] if m in keep else None) for m in ('rgb', 'sar', 'dsm')}
-    return scenes
-
-
-def _bytes(path):
-    with open(path, 'rb') as f:
-        return f.read()
-
-
-def test_batches_across_scenes_and_read_ahead_give_identical_rasters(small_scenes,
-                                                                    semantic_model, tmp_path):
-    calls = []
-    hook = semantic_model.backbone.register_forward_pre_hook(
-        lambda _, args: calls.append(args[0].shape[0]))
-    try:
-        options = dict(tile_size=TILE, overlap=OVERLAP, scores=True, batch_size=3, mosaic=None)
-        per_scene = infer_scenes(semantic_model, small_scenes, str(tmp_path / 'a'),
-                                 batch_scenes=False, workers=0, **options)
-        per_scene_calls, calls[:] = list(calls), []
-        mixed = infer_scenes(semantic_model, small_scenes, str(tmp_path / 'b'),
-                             batch_scenes=True, workers=2, **options)
-    finally:
-        hook.remove()
-    assert [s.status for s in per_scene] == [s.status for s in mixed] == ['done'] * 3
-    tiles = [s.num_tiles for s in mixed]
-    assert tiles == [s.num_tiles for s in per_scene] == [4, 4, 1]  # sar only: a 1 m grid
-    # every pass gets exactly batch_size tiles (a short last batch is padded): per
-    # scene 2 + 2 + 1 passes, across scenes 3 passes; batches of the second run mix scenes
-    assert per_scene_calls == [3] * 5 and calls == [3] * 3
-    for name in small_scenes:
-        for suffix in ('.tif', '_scores.tif'):
-            a, b = tmp_path / 'a' / f'{name}{suffix}', tmp_path / 'b' / f'{name}{suffix}'
-            assert _bytes(a) == _bytes(b), f'{name}{suffix}'
-    with rasterio.open(tmp_path / 'b' / 's2.tif') as src:
-        assert (src.read(1) != 255).any()
+from test_scene_inference import OVERLAP, TILE, _instances
 
 
 class _Slow:

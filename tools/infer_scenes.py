@@ -54,9 +54,10 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--workers', type=int, default=1,
                         help='threads reading tiles ahead of the model (0: none; default 1)')
-    parser.add_argument('--no-batch-scenes', action='store_true',
-                        help='batch tiles of one scene only (default: batches may mix '
-                        'scenes; the outputs are byte-identical either way)')
+    parser.add_argument('--mix-scenes', action='store_true',
+                        help='let a batch span tile rows and scenes (faster for many small '
+                        'scenes; scores may then differ in the last float32 bits from the '
+                        'default, whose batches are one tile row of one scene)')
     parser.add_argument('--vector-format', choices=('geojson', 'gpkg'), default='geojson',
                         help='instance configs: <scene>.geojson (default) or <scene>.gpkg')
     parser.add_argument('--reference', default=None,
@@ -87,7 +88,7 @@ def main(argv=None):
         mosaic=args.mosaic or None, split=args.split, reference=args.reference,
         extent=args.extent, resolution=args.resolution, tile_size=args.tile_size,
         overlap=args.overlap, batch_size=args.batch_size, score_thr=args.score_thr,
-        format=args.format, workers=args.workers, batch_scenes=not args.no_batch_scenes,
+        format=args.format, workers=args.workers, mix_scenes=args.mix_scenes,
         vector_format=args.vector_format)
     if rank != 0:
         return statuses

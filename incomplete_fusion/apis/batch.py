@@ -159,7 +159,7 @@ def _predict(model, items: Sequence[_Item], plan_options: dict, run_options: dic
 def infer_scenes(model, scenes: Dict[str, Dict[str, Optional[str]]], out_dir: str, *,
                  resume: bool = True, scores: bool = False, mosaic: Optional[str] = 'mosaic.vrt',
                  split: str = 'auto', reference=None, extent: str = 'union', resolution=None,
-                 batch_size: int = 4, workers: int = 1, batch_scenes: bool = True,
+                 batch_size: int = 4, workers: int = 1, mix_scenes: bool = False,
                  **infer_options) -> List[SceneStatus]:
     """Predict every scene into ``out_dir/<scene>.tif`` (+ ``<scene>_scores.tif``).
 
@@ -168,8 +168,9 @@ def infer_scenes(model, scenes: Dict[str, Dict[str, Optional[str]]], out_dir: st
     (``'windows'``, semantic models); ``'auto'``: windows when there are fewer
     pending scenes than ranks. Rank 0 writes ``report.json`` and the mosaic and
     returns every scene's status (other ranks: their own).
-    ``batch_scenes``: a batch may hold tiles of several scenes (``False``: batches end
-    with each scene); the rasters are byte-identical either way (:mod:`.tile_stream`).
+    ``mix_scenes``: a batch may span tile rows and scenes (default: one tile row of one
+    scene, which makes the rasters byte-identical however scenes are run or split; see
+    :mod:`.tile_stream`).
     ``workers``: reader threads (they read ahead across scenes either way).
     ``infer_options``: of :func:`~.inference.infer_scene` (``tile_size``, ``format``,
     ``vector_format``...).
@@ -198,7 +199,7 @@ def infer_scenes(model, scenes: Dict[str, Dict[str, Optional[str]]], out_dir: st
         items.append(_Item(name, scenes[name], part, part[:-4] + '_scores.tif' if scores
                            else None, window_of, check_values=rank == 0))
     run_options = dict(infer_options, format='gtiff') if split == 'windows' else infer_options
-    mine = _predict(model, items, plan_options, run_options, batch_size, workers, batch_scenes)
+    mine = _predict(model, items, plan_options, run_options, batch_size, workers, mix_scenes)
     if world > 1:
         gathered = [None] * world
         import torch.distributed as torch_dist

@@ -11,9 +11,11 @@ scheduler (``srun ... --launcher slurm``); gloo on CPU, nccl on GPUs (each rank 
   (:func:`~.inference.infer_scene` ``rows=``); rank 0 then streams the windows
   into the scene's output through the one writer.
 
-Every output pixel gets the same tile contributions, summed in the same order
-and batched the same way (tiles are batched within a tile row) as in one
-process, so the rasters are byte-identical to a single-process run (tested).
+Every output pixel gets the same tile contributions, summed in the same order,
+from the same model calls (a batch is a run of tiles of one tile row, see
+:mod:`.tile_stream`) as in one process, so the rasters are byte-identical to a
+single-process run with the same threads per process; with ``mix_scenes`` they
+agree up to float32 rounding only.
 """
 import json
 import os

@@ -96,8 +96,8 @@ def infer_scene(model: torch.nn.Module,
             Must be a multiple of 32.
         overlap: pixels shared by neighbouring tiles; default ``tile_size // 4``.
         reference, extent, resolution: the output grid, see :func:`plan_scene`.
-        batch_size: tiles per forward pass (every pass gets exactly this many; a
-            short last batch is padded, see :mod:`.tile_stream`).
+        batch_size: at most this many tiles per forward pass, all from one tile row
+            (so the output does not depend on how the scene is run, see :mod:`.tile_stream`).
         score_thr: instance mode: minimum score of a kept instance.
         max_instance_overlap: instance mode: an instance whose mask is covered by
             more than this fraction by already kept (higher-score or

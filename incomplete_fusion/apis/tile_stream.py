@@ -1,20 +1,19 @@
-"""A stream of scene tiles through the model: read ahead, batched across scenes.
+"""A stream of scene tiles through the model: read ahead, batched by a fixed rule.
 
 * **Reading overlapped with compute**: tiles are read and packed by a pool of
   ``workers`` threads (GDAL releases the GIL while reading), at most ``depth``
   tiles ahead of the model (a bounded queue: memory stays flat), and come back
   in order. ``workers=0`` reads in the calling thread.
-* **Batches across tile rows and scenes**: the model gets ``batch_size`` tiles
-  at a time from the stream, whichever scenes they belong to, so small scenes
-  (or scenes narrower than ``batch_size`` tiles) do not starve it
-  (``mix_scenes=False``: batches end with each scene).
-* **Constant batch shape**: every model call gets exactly ``batch_size`` tiles;
-  a short last batch is padded with copies of its last tile (their outputs are
-  dropped). Kernels may round differently for another batch size (measured on
-  CPU: 1 ulp in the logits between batch 1, 4 and 8), but a tile's prediction does
-  not depend on the *other* tiles of its batch; so a tile's output is the same
-  whether it is batched with its own scene, with other scenes or within one
-  rank's row window, and the rasters are byte-identical either way (tested).
+* **Batches** (``mix_scenes=False``, the default): consecutive tiles of one tile
+  row of one scene, at most ``batch_size`` of them. A batch's members are a
+  function of the scene and the row alone, so every way of running a scene
+  (alone or among others, any reader pool, any rank, any row window) makes the
+  same model calls on the same tensors: its rasters are byte-identical by
+  construction (same machine, torch build and threads per process).
+* ``mix_scenes=True``: batches fill up across tile rows and scenes (throughput
+  for many small scenes). A tile's batch-mates then change the shapes and
+  blocking of the kernels, so its scores may differ in the last float32 bits;
+  see docs/user_guides/3_inference.md#reproducibility.
 
 Predictions go back to each :class:`~.scene_run.SceneRun` in tile order; a run
 is entered at its first tile and closed (its outputs written) after its last.
@@ -103,15 +102,15 @@ def read_ahead(jobs: Iterable[Job], workers: int = 1, depth: int = 8,
 
 
 def run_stream(model, jobs: Iterable[Job], batch_size: int = 4, workers: int = 1,
-               depth: Optional[int] = None, mix_scenes: bool = True,
+               depth: Optional[int] = None, mix_scenes: bool = False,
                on_close: Optional[Callable[[SceneRun, Optional[BaseException]], None]] = None,
                progress: bool = False, total: Optional[int] = None) -> StreamStats:
     """Predict every ``(run, tile)`` of ``jobs`` (each run's tiles in order, runs one
     after the other); ``on_close(run, error)`` after a run's outputs are written
     (``error=None``) or discarded. All runs must share one modality set (the model is
     bound to it). ``depth``: tiles read ahead (default ``2 * batch_size``).
-    ``mix_scenes=False``: a batch never spans two runs (the reader still reads ahead
-    across them)."""
+    A batch holds tiles of one tile row of one run (``mix_scenes=True``: of any rows
+    and runs); the reader reads ahead across rows and runs either way."""
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
     stats = StreamStats()
@@ -145,11 +144,9 @@ def run_stream(model, jobs: Iterable[Job], batch_size: int = 4, workers: int = 1
         real = [p for p in pending if p[2] is not None and p[0] not in failed]
         samples: List = []
         if real:
-            inputs = [p[2] for p in real]
-            inputs += [inputs[-1]] * (batch_size - len(inputs))  # constant batch shape
             t0 = time.perf_counter()
             try:
-                samples = predict_tiles(model, inputs)[:len(real)]
+                samples = predict_tiles(model, [p[2] for p in real])
             except Exception as exc:  # noqa: BLE001 - fails the scenes of this batch
                 for run in {p[0] for p in real}:
                     close(run, exc)
@@ -187,7 +184,8 @@ def run_stream(model, jobs: Iterable[Job], batch_size: int = 4, workers: int = 1
                 close(run, loaded)
                 continue
             packed, valid = loaded
-            if not mix_scenes and pending and pending[-1][0] is not run:
+            if not mix_scenes and pending and (pending[-1][0] is not run
+                                               or pending[-1][1].row != tile.row):
                 flush_batch()
             pending.append((run, tile, packed, valid))
             if sum(p[2] is not None for p in pending) >= batch_size:
