@@ -52,22 +52,15 @@ SCOPES = ('mmseg', 'mmdet', 'mmpretrain')
 
 def blocks(page: str) -> Iterator[Tuple[int, str, str, bool]]:
     """``(line, language, text, marked no-test)`` of each fenced block of ``page``."""
-    lines = open(osp.join(ROOT, page), encoding='utf-8').read().splitlines()
-    i = 0
-    while i < len(lines):
-        match = FENCE.match(lines[i])
-        if not match:
-            i += 1
-            continue
-        indent, lang, start = len(match[1]), match[2], i
-        i += 1
-        body = []
-        while i < len(lines) and not FENCE.match(lines[i]):
-            body.append(lines[i][indent:])
-            i += 1
-        marked = any(NO_TEST.search(line) for line in lines[max(0, start - 2):start])
-        yield start + 1, lang, '\n'.join(body), marked
-        i += 1
+    lines, start = open(osp.join(ROOT, page), encoding='utf-8').read().splitlines(), None
+    for i, line in enumerate(lines):
+        match = FENCE.match(line)
+        if match and start is None:
+            start, indent, lang = i, len(match[1]), match[2]
+        elif match:
+            marked = any(NO_TEST.search(x) for x in lines[max(0, start - 2):start])
+            yield start + 1, lang, '\n'.join(x[indent:] for x in lines[start + 1:i]), marked
+            start = None
 
 
 def snippets(langs: Tuple[str, ...]) -> List[Tuple[str, str, bool]]:
@@ -75,19 +68,16 @@ def snippets(langs: Tuple[str, ...]) -> List[Tuple[str, str, bool]]:
             for line, lang, text, marked in blocks(page) if lang in langs]
 
 
-# ---------------------------------------------------------------- python snippets
+PYTHON, SHELL = snippets(('python', 'py')), snippets(('bash', 'sh', 'shell', ''))
+
 
 
 def accepted_keys(cls) -> Optional[Set[str]]:
-    """Keyword names ``cls(...)`` accepts (following ``**kwargs`` up the MRO), or None
-    when anything goes."""
+    """Keyword names ``cls(...)`` accepts, following ``**kwargs`` up the MRO (None: any)."""
     names: Set[str] = set()
-    for klass in inspect.getmro(cls) if inspect.isclass(cls) else [cls]:
-        init = klass.__init__ if inspect.isclass(klass) else klass
-        if inspect.isclass(klass) and '__init__' not in vars(klass):
-            continue
-        if klass is object:
-            return None
+    inits = [k.__init__ for k in inspect.getmro(cls) if '__init__' in vars(k)
+             and k is not object] if inspect.isclass(cls) else [cls]  # a registered function
+    for init in inits:
         params = inspect.signature(init).parameters.values()
         names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
         if not any(p.kind == p.VAR_KEYWORD for p in params):
@@ -110,29 +100,21 @@ def candidates(name: str, context: str) -> List[Tuple[object, type, str]]:
     return found
 
 
-def unknown_keys(found: List[Tuple[object, type, str]], keys: Set[str]) -> List[str]:
-    """The keys no candidate accepts ([] when one accepts them all)."""
-    best = None
-    for _, cls, _ in found:
-        allowed = accepted_keys(cls)
-        unknown = set() if allowed is None else keys - allowed
-        best = unknown if best is None or len(unknown) < len(best) else best
-    return sorted(best or ())
-
-
-def fits(cls, keys: Set[str]) -> bool:
-    allowed = accepted_keys(cls)
-    return allowed is None or keys <= allowed
+def fitting(found: list, keys: Set[str], where: str) -> list:
+    """The candidates that accept every key; fails naming the keys none accepts."""
+    allowed = [accepted_keys(cls) for _, cls, _ in found]
+    misfits = [set() if a is None else keys - a for a in allowed]
+    assert any(not m for m in misfits), \
+        f'{where}: {found[0][1].__name__} does not accept {sorted(min(misfits, key=len))}'
+    return [c for c, m in zip(found, misfits) if not m]
 
 
 def check_dict(cfg: dict, context: str, build: bool) -> None:
     """Build ``cfg`` (a ``dict(type=...)``) through its registry, or check its keys."""
     found = candidates(cfg['type'], context)
     assert found, f'{context}: type {cfg["type"]!r} is not registered'
-    keys = {k for k in cfg if k not in ('type', '_delete_', '_scope_')}
-    unknown = unknown_keys(found, keys)
-    assert not unknown, f'{context}: {cfg["type"]} does not accept {unknown}'
-    found = [c for c in found if fits(c[1], keys)]
+    found = fitting(found, {k for k in cfg if k not in ('type', '_delete_', '_scope_')},
+                    context)
     if build and found[0][0] in BUILT:
         errors = []
         for registry, _, scope in found:
@@ -195,22 +177,16 @@ def check_calls(tree: ast.AST, where: str) -> None:
             if kind:
                 found = candidates(kind[0], '')
                 assert found, f'{where}:{node.lineno}: {kind[0]!r} is not registered'
-                keys = {k.arg for k in node.keywords} - {'type', '_delete_', '_scope_'}
-                unknown = unknown_keys(found, keys)
-                assert not unknown, f'{where}:{node.lineno}: {kind[0]} does not accept {unknown}'
+                fitting(found, {k.arg for k in node.keywords} - {'type', '_delete_', '_scope_'},
+                        f'{where}:{node.lineno}')
 
 
 def builds(tree: ast.AST) -> bool:
-    """Whether a snippet defines a registered component (``dict(type=...)``) or a
-    modality spec; API calls that need checkpoints or files are only checked
-    statically."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                and node.func.id == 'dict':
-            keys = {k.arg for k in node.keywords}
-            if 'type' in keys or {'name', 'channels'} <= keys:
-                return True
-    return False
+    """Whether a snippet defines a component (``dict(type=...)``) or a modality spec."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == 'dict'
+               and ({'type'} <= {k.arg for k in n.keywords}
+                    or {'name', 'channels'} <= {k.arg for k in n.keywords})
+               for n in ast.walk(tree))
 
 
 @pytest.fixture(scope='module')
@@ -224,8 +200,7 @@ def config_dir(tmp_path_factory) -> str:
     return str(root / 'fusionvit')
 
 
-@pytest.mark.parametrize('where,text,marked', snippets(('python', 'py')),
-                         ids=[w for w, _, _ in snippets(('python', 'py'))])
+@pytest.mark.parametrize('where,text,marked', PYTHON, ids=[w for w, _, _ in PYTHON])
 def test_python_snippet_builds(where: str, text: str, marked: bool, config_dir: str) -> None:
     try:
         tree = ast.parse(text)
@@ -254,8 +229,6 @@ def test_python_snippet_builds(where: str, text: str, marked: bool, config_dir: 
     for key in sorted(assigned & set(cfg)):
         walk(cfg[key], f'{where}: {key}', build=True)
 
-
-# ---------------------------------------------------------------- shell commands
 
 SCRIPT = re.compile(r'^(?:\./)?((?:tools|benchmarks)/[\w.-]+\.(?:py|sh))$')
 _PARSERS: Dict[str, Set[str]] = {}
@@ -317,12 +290,8 @@ def commands(text: str) -> Iterator[List[str]]:
                 command.append(token)
 
 
-def shell_blocks() -> List[Tuple[str, str]]:
-    return [(where, text) for where, text, _ in snippets(('bash', 'sh', 'shell', ''))]
-
-
-@pytest.mark.parametrize('where,text', shell_blocks(), ids=[w for w, _ in shell_blocks()])
-def test_shell_commands_parse(where: str, text: str) -> None:
+@pytest.mark.parametrize('where,text,_', SHELL, ids=[w for w, _, _ in SHELL])
+def test_shell_commands_parse(where: str, text: str, _: bool) -> None:
     for tokens in commands(text):
         scripts = [(i, m[1]) for i, m in enumerate(map(SCRIPT.match, tokens)) if m]
         for token in tokens:
