@@ -7,7 +7,7 @@
 #   ITERS=300 JOBS=6 bash benchmarks/gpu_study.sh --work-dir /scratch/study
 #
 # Same variants and seeds as the CPU study (tools/robustness_study.py), but no CPU
-# preset: FusionViT-T depth 12 at 256x256 (configs as shipped), 96+16 generated tiles
+# preset: FusionViT-T depth 12 at 256x256 (configs as shipped), 96+16+32 generated tiles
 # of 256 px, ITERS iterations (default 500) at batch 8 (configs/demo/gpu_preset_study.py),
 # MultiMAE pretrained PRETRAIN_EPOCHS epochs (default 50, configs/demo/gpu_preset_multimae.py).
 # JOBS runs (default 8) share the GPU at a time: single small-model runs leave an H200
@@ -26,7 +26,7 @@ exec "$PYTHON" tools/robustness_study.py \
     --work-dir work_dirs/gpu_study \
     --preset configs/demo/gpu_preset_study.py \
     --multimae-preset configs/demo/gpu_preset_multimae.py \
-    --tile-size 256 --num-train 96 --num-val 16 \
+    --tile-size 256 --num-train 96 --num-val 16 --num-test 32 \
     --iters "${ITERS:-500}" --pretrain-epochs "${PRETRAIN_EPOCHS:-50}" \
     --seeds 0 1 2 --jobs "$JOBS" \
     "$@"

@@ -1,6 +1,7 @@
 """The robustness study: multi-seed statistics on known inputs, the plan, resume, fill-in."""
 import csv
 import glob
+import json
 import math
 import os
 import os.path as osp
@@ -12,6 +13,7 @@ import pytest
 from mmengine.config import Config
 
 from incomplete_fusion.evaluation import SeedStatistics, Stat
+from incomplete_fusion.evaluation.seed_statistics import failure_weights
 
 from test_config_tiny import TINY_BACKBONE, load_tool
 from test_low_label import in_process, tiny_preset
@@ -52,6 +54,46 @@ def test_mean_std_mean_over_subsets_and_worst_subset_on_known_inputs():
     assert stats.worst_label('B') == 'RGB ×2, DSM ×1'
 
 
+def test_expected_score_under_sensor_failure_and_drop_by_hand():
+    """p = 0.1, two modalities: P(RGB only) = P(DSM only) = 0.9 * 0.1 = 0.09,
+    P(both) = 0.81, P(none) = 0.01 -> renormalised by 0.99."""
+    weights = failure_weights(('rgb', 'dsm'), 0.1)
+    assert weights == pytest.approx({RGB: 0.09 / 0.99, DSM: 0.09 / 0.99, BOTH: 0.81 / 0.99})
+    three = failure_weights(('rgb', 'sar', 'dsm'), 0.3)  # 7 subsets, sum 1
+    assert len(three) == 7 and sum(three.values()) == pytest.approx(1.0)
+    assert three[('rgb', 'sar', 'dsm')] == pytest.approx(0.343 / (1 - 0.027))
+    assert failure_weights(('rgb', 'dsm'), 0.0) == {RGB: 0.0, DSM: 0.0, BOTH: 1.0}
+    with pytest.raises(ValueError, match='p must be'):
+        failure_weights(('rgb',), 1.0)
+    stats = SeedStatistics(('rgb', 'dsm'), known_results())
+    # A seed 0: RGB 10, DSM 50, both 60
+    assert stats.per_seed('A', 'failure p=0.1')[0] == pytest.approx(
+        (0.09 * 10 + 0.09 * 50 + 0.81 * 60) / 0.99)  # 54.5454...
+    assert stats.per_seed('A', 'failure p=0.3')[0] == pytest.approx(
+        (0.21 * 10 + 0.21 * 50 + 0.49 * 60) / 0.91)  # 46.1538...
+    # relative drop of the worst subset from all modalities, %: (60 - 10) / 60
+    assert stats.per_seed('A', 'drop') == pytest.approx((500 / 6, 500 / 7, 500 / 8))
+    assert stats.per_seed('B', 'drop') == pytest.approx((400 / 7, 800 / 9, 50.0))
+    # a study without every subset has no failure rows (and no drop without all)
+    partial = {v: {s: {RGB: r[RGB], DSM: r[DSM]} for s, r in per.items()}
+               for v, per in known_results().items()}
+    assert SeedStatistics(('rgb', 'dsm'), partial).rows() == [RGB, DSM, 'mean', 'worst']
+
+
+def test_decision_rule_lead_beyond_one_std_on_both_rows():
+    stats = SeedStatistics(('rgb', 'dsm'), known_results())
+    leads = stats.leads('A', 'B')
+    # mean: A 46.67 ± 8.82 vs B 5.0 ± 1.0; worst: A 20 ± 10 vs B 2.67 ± 1.53
+    assert leads['worst'] == pytest.approx((20 - 8 / 3, 10.0, True))
+    assert leads['mean'][2] and not any(v[2] for v in stats.leads('B', 'A').values())
+    close = known_results()
+    close['B'] = {s: {k: v - 9.0 for k, v in r.items()} for s, r in close['A'].items()}
+    # A leads by exactly 9 on every row, less than the std of 10 on the worst subset
+    assert not SeedStatistics(('rgb', 'dsm'), close).leads('A', 'B')['worst'][2]
+    one_seed = {v: {0: r[0]} for v, r in known_results().items()}
+    assert not SeedStatistics(('rgb', 'dsm'), one_seed).leads('A', 'B')['mean'][2]
+
+
 def test_one_seed_has_no_std_and_unequal_runs_are_refused():
     single = Stat((3.0,))
     assert math.isnan(single.std) and single.format() == '3.00'
@@ -73,18 +115,22 @@ def test_markdown_csv_and_figure(tmp_path):
     assert md[2] == '| ✓ |  | 20.00 ± 10.00 | 3.33 ± 2.08 |'
     assert md[5].startswith('| **mean over subsets** |  | 46.67 ± ')
     assert md[6] == '| **worst subset** |  | 20.00 ± 10.00 | 2.67 ± 1.53 |'
-    assert md[7] == '| *which* |  | RGB ×3 | RGB ×2, DSM ×1 |'
+    assert md[7].startswith('| **expected, p(missing)=0.1** |  | ')
+    assert md[9].startswith('| **drop worst vs all (%)** |  | 72.42 ± ')
+    assert md[10] == '| *which* |  | RGB ×3 | RGB ×2, DSM ×1 |'
     with open(paths['csv']) as f:
         rows = list(csv.DictReader(f))
-    assert [r['subset'] for r in rows] == ['RGB', 'DSM', 'RGB+DSM', 'mean', 'worst']
+    assert [r['subset'] for r in rows] == ['RGB', 'DSM', 'RGB+DSM', 'mean', 'worst',
+                                           'failure p=0.1', 'failure p=0.3', 'drop']
     assert float(rows[4]['B mean']) == pytest.approx(8 / 3)
     assert float(rows[0]['A std']) == 10.0 and rows[0]['rgb'] == '1'
     with open(paths['seeds']) as f:
         raw = list(csv.DictReader(f))
-    assert len(raw) == 2 * 5 * 3
+    assert len(raw) == 2 * 8 * 3
     assert {r['value'] for r in raw if r['variant'] == 'B' and r['subset'] == 'worst'} == {
         '3.0', '1.0', '4.0'}
-    assert open(paths['png'], 'rb').read(4) == b'\x89PNG'
+    for png in ('png', 'heatmap'):
+        assert open(paths[png], 'rb').read(4) == b'\x89PNG'
 
 
 def test_a_variant_without_its_config_names_the_file(tmp_path, monkeypatch):
@@ -139,7 +185,8 @@ def tiny_study(tmp_path, monkeypatch):
     argv = ['--work-dir', str(work_dir), '--iters', '1', '--pretrain-epochs', '1',
             '--preset', tiny_preset(str(tmp_path / 'tiny_preset.py')),
             '--multimae-preset', tiny_multimae_preset(str(tmp_path / 'tiny_mae.py')),
-            '--num-train', '4', '--num-val', '2', '--tile-size', '64']
+            '--num-train', '4', '--num-val', '2', '--num-test', '2', '--tile-size', '64',
+            '--results-dir', str(tmp_path / 'published')]
     return study, work_dir, argv
 
 
@@ -154,7 +201,7 @@ def test_two_seeds_summary_resume_and_changed_settings(tiny_study):
     study.main(argv)
     with open(work_dir / 'robustness.csv') as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 7 + 2 and rows[-1]['subset'] == 'worst'
+    assert len(rows) == 7 + 5 and [r['subset'] for r in rows[7:9]] == ['mean', 'worst']
     assert list(rows[0])[-2:] == ['FusionViT mean', 'FusionViT std']
     with open(work_dir / 'robustness_seeds.csv') as f:
         assert {r['seed'] for r in csv.DictReader(f)} == {'0', '1'}
@@ -174,6 +221,54 @@ def test_two_seeds_summary_resume_and_changed_settings(tiny_study):
     assert not (work_dir / 'seed0' / 'FusionViT' / 'train').exists()
     with pytest.raises(RuntimeError, match='other settings'):
         study.main([a if a != '1' else '2' for a in argv[:4]] + argv[4:])  # --iters 2
+
+
+def test_a_fresh_work_dir_resumes_from_the_published_results(tiny_study, tmp_path):
+    """Published runs (CSVs + record) are restored, not retrained, in another work dir
+    (a fresh machine); a record of other settings is refused; val and test differ."""
+    study, work_dir, argv = tiny_study
+    argv = argv + ['--variants', 'FusionViT', '--seeds', '0']
+    study.main(argv)
+    published = tmp_path / 'published' / 'tiny_preset_1it_data0' / 'seed0'
+    assert sorted(os.listdir(published)) == ['FusionViT.json', 'FusionViT.test.csv',
+                                             'FusionViT.val.csv']
+    record = json.loads((published / 'FusionViT.json').read_text())
+    assert record['iters'] == 1 and record['data']['num_test'] == 2 and record['seconds'] > 0
+    with open(published / 'FusionViT.test.csv') as f:
+        assert len(list(csv.DictReader(f))) == 7
+    table = (work_dir / 'robustness.csv').read_text()
+    fresh = tmp_path / 'fresh'
+    study.main([str(fresh) if a == str(work_dir) else a for a in argv])
+    assert (fresh / 'robustness.csv').read_text() == table
+    assert not train_runs(fresh / 'seed0' / 'FusionViT')  # restored, not trained
+    # the tiles behind the two tables: the first num_val generated val tiles, then test
+    anns = {split: json.loads((fresh / 'data' / 'dfc2023' / 'annotations' /
+                               f'buildings_only_{split}.json').read_text())['images']
+            for split in ('val', 'test')}
+    assert [len(anns['val']), len(anns['test'])] == [2, 2]
+    assert not {i['file_name'] for i in anns['val']} & {i['file_name'] for i in anns['test']}
+    record['config_sha256'] = '0' * 64  # published with other settings
+    (published / 'FusionViT.json').write_text(json.dumps(record))
+    with pytest.raises(RuntimeError, match='other settings'):
+        study.main([str(tmp_path / 'third') if a == str(work_dir) else a for a in argv])
+
+
+def test_dry_run_default_preset_and_variants(capsys, tmp_path):
+    study = load_tool('robustness_study')
+    study.main(['--work-dir', str(tmp_path / 'w'), '--seeds', '0', '--dry-run',
+                '--results-dir', str(tmp_path / 'r'),
+                '--variants', 'FusionViT', 'FusionViT + local init'])
+    plan = capsys.readouterr().out
+    assert 'preset: ' + osp.join(REPO, 'configs', 'demo', 'cpu_preset.py') in plan
+    assert '16 val + 32 test' in plan and 'cpu_preset_400it_data0' in plan
+    assert '[seed 0 FusionViT + local init] train: FusionViT depth 6, 128x128' in plan
+    args = study.parse_args(['--seeds', '0', '--variants', 'FusionViT + local init'])
+    (run,) = study.plan(args, str(tmp_path / 'w'), str(tmp_path / 'data') + '/')
+    assert osp.basename(run.out) == 'FusionViT_local_init'
+    assert run.cfg.model.backbone.fusion_init == 'modality_mean'
+    assert run.cfg.test_dataloader.dataset.ann_file == 'annotations/buildings_only_test.json'
+    assert run.cfg.val_dataloader.dataset.ann_file == 'annotations/buildings_only_val.json'
+    assert not (tmp_path / 'w').exists()  # a dry run writes nothing
 
 
 def test_fill_in_evaluates_the_full_modality_checkpoint_with_the_seeds_generator(tiny_study):

@@ -1,11 +1,11 @@
 # A *preset* for configs/fusionvit/multimae_dfc2023.py: the MultiMAE pretraining whose
-# backbone has the sizes of the robustness study's CPU preset (cpu_preset_study.py:
-# ViT-T, depth 6, out_indices (1, 2, 4, 5), 64x64 inputs), on the study's data, in
-# about a minute on 2 CPU cores. tools/robustness_study.py pretrains with it once per
-# seed; the fill-in-then-segment variant uses the checkpoint as its generator.
+# backbone has the sizes of the robustness study's CPU preset (cpu_preset.py: ViT-T,
+# depth 6, out_indices (1, 2, 4, 5), 128x128 inputs), on the study's data.
+# tools/robustness_study.py pretrains with it once per seed; the fill-in-then-segment
+# variant uses the checkpoint as its generator.
 # The default schedule warms up for 40 of 400 epochs; here: one warm-up epoch, then
 # a constant learning rate (the study sets the epochs with --pretrain-epochs).
-crop_size = (64, 64)
+crop_size = (128, 128)
 
 model = dict(backbone=dict(img_size=crop_size, depth=6, out_indices=(1, 2, 4, 5)))
 

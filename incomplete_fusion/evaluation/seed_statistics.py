@@ -1,17 +1,16 @@
-"""Multi-seed statistics of per-subset results: mean ± std, mean over subsets, worst subset.
+"""Multi-seed statistics of per-subset results, with summary rows over the subsets.
 
-A study trains each variant with several seeds and evaluates every modality subset.
-One seed cannot separate effects from noise, so the table reports, per variant:
-
-- per subset: mean and sample standard deviation (``ddof=1``) over the seeds;
-- **mean over subsets** and **worst subset** (the convention of recent
-  incomplete-modality papers): computed *per seed* first (the mean of that seed's
-  subset values, its minimum), then mean ± std over the seeds. The worst subset can
-  differ between seeds; which one it was is kept (``worst_subsets``).
-
-With one seed the std is NaN (shown as the mean alone).
+Per variant: each subset's mean and sample std (``ddof=1``) over the seeds; and the
+summary rows, each computed *per seed* first, then mean ± std over the seeds:
+**mean over subsets**, **worst subset** (which one is kept: ``worst_subsets``), the
+**expected score under random sensor failure** (each modality missing independently
+with probability p, renormalised over the non-empty subsets: :func:`failure_weights`;
+needs every non-empty subset) and the **relative drop** of the worst subset from all
+modalities (%). With one seed the std is NaN (shown as the mean alone).
+See docs/results.md, "Robustness study".
 """
 import csv
+import itertools
 import math
 import os
 import os.path as osp
@@ -22,7 +21,25 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from .subset_table import subset_label
 
 Subset = Tuple[str, ...]
-SUMMARY_ROWS = ('mean', 'worst')  # the rows below the subsets
+FAILURE_PROBS = (0.1, 0.3)  # p of the expected-score-under-failure rows
+# the rows below the subsets
+SUMMARY_ROWS = ('mean', 'worst', *(f'failure p={p:g}' for p in FAILURE_PROBS), 'drop')
+ROW_LABELS = {'mean': 'mean over subsets', 'worst': 'worst subset',
+              'drop': 'drop worst vs all (%)',
+              **{f'failure p={p:g}': f'expected, p(missing)={p:g}' for p in FAILURE_PROBS}}
+
+
+def failure_weights(modalities: Sequence[str], p: float) -> Dict[Subset, float]:
+    """Probability of each non-empty subset when every modality is missing
+    independently with probability ``p``, renormalised over the non-empty subsets."""
+    if not 0 <= p < 1:
+        raise ValueError(f'p must be in [0, 1), got {p}')
+    n = len(modalities)
+    weights = {}
+    for k in range(1, n + 1):
+        for subset in itertools.combinations(modalities, k):
+            weights[subset] = (1 - p) ** k * p ** (n - k) / (1 - p ** n)
+    return weights
 
 
 @dataclass(frozen=True)
@@ -76,21 +93,45 @@ class SeedStatistics:
         self.results = {v: {s: {tuple(k): float(x) for k, x in results[v][s].items()}
                             for s in self.seeds} for v in self.variants}
 
+    def _summary(self, values: Mapping[Subset, float], row: str) -> float:
+        if row == 'mean':
+            return sum(values.values()) / len(values)
+        if row == 'worst':
+            return min(values.values())
+        if row == 'drop':
+            full = values.get(self.modalities)
+            if full is None:
+                raise ValueError(f'the drop needs the subset of all modalities {self.modalities}')
+            return 100.0 * (full - min(values.values())) / full if full else math.nan
+        weights = failure_weights(self.modalities, float(row.rpartition('=')[2]))
+        missing = [s for s in weights if s not in values]
+        if missing:
+            raise ValueError(f'{row!r} needs every non-empty subset; missing: {missing}')
+        return sum(w * values[s] for s, w in weights.items())
+
     def per_seed(self, variant: str, row: object) -> Tuple[float, ...]:
-        """One value per seed: a subset's, or the seed's ``'mean'``/``'worst'`` over subsets."""
+        """One value per seed: a subset's, or a summary row's (``SUMMARY_ROWS``) of that seed."""
         out = []
         for seed in self.seeds:
             values = self.results[variant][seed]
-            if row == 'mean':
-                out.append(sum(values.values()) / len(values))
-            elif row == 'worst':
-                out.append(min(values.values()))
-            else:
-                out.append(values[tuple(row)])
+            out.append(self._summary(values, row) if row in SUMMARY_ROWS
+                       else values[tuple(row)])
         return tuple(out)
 
     def stat(self, variant: str, row: object) -> Stat:
         return Stat(self.per_seed(variant, row))
+
+    def leads(self, variant: str, other: str,
+              rows: Sequence[str] = ('mean', 'worst')) -> Dict[str, Tuple[float, float, bool]]:
+        """Per row: the lead of ``variant`` over ``other`` (difference of the means over
+        the seeds), the larger of their two stds, and whether the lead exceeds it (the
+        study's decision rule, docs/results.md). Never true with fewer than two seeds."""
+        out = {}
+        for row in rows:
+            a, b = self.stat(variant, row), self.stat(other, row)
+            lead, spread = a.mean - b.mean, max(a.std, b.std)
+            out[row] = (lead, spread, not math.isnan(spread) and lead > spread)
+        return out
 
     def worst_subsets(self, variant: str) -> Counter:
         """How often each subset was the worst one (ties: the first in table order)."""
@@ -101,15 +142,17 @@ class SeedStatistics:
         return counts
 
     def rows(self) -> List[object]:
-        return list(self.subsets) + list(SUMMARY_ROWS)
+        """The subsets, then the summary rows that they allow (the failure rows need
+        every non-empty subset, the drop the subset of all modalities)."""
+        present = set(self.subsets)
+        complete = all(s in present for s in failure_weights(self.modalities, 0.0))
+        summary = [r for r in SUMMARY_ROWS if r in ('mean', 'worst')
+                   or (r == 'drop' and self.modalities in present) or complete]
+        return list(self.subsets) + summary
 
     @staticmethod
     def row_label(row: object) -> str:
-        if row == 'mean':
-            return 'mean over subsets'
-        if row == 'worst':
-            return 'worst subset'
-        return subset_label(row)
+        return ROW_LABELS[row] if row in SUMMARY_ROWS else subset_label(row)
 
     def worst_label(self, variant: str) -> str:
         """E.g. ``SAR ×2, RGB ×1`` (the worst subset of each seed, counted)."""
@@ -162,18 +205,43 @@ class SeedStatistics:
                         writer.writerow([variant, seed, label, value])
 
     def plot(self, path: str, title: Optional[str] = None) -> None:
-        """Heatmap of the means (subsets, mean, worst x variants; text mean ± std) and
-        bars of mean over subsets and worst subset per variant with ±std error bars."""
+        """Bars per variant: mean over subsets and worst subset, ± std over the seeds
+        (880 px wide)."""
         import numpy as np
         from matplotlib.figure import Figure  # no pyplot: headless, no global state
 
+        y = np.arange(len(self.variants))[::-1]  # first variant on top
+        fig = Figure(figsize=(8.8, 1.2 + 0.55 * len(self.variants)), dpi=100)
+        ax = fig.subplots()
+        for offset, row in ((0.2, 'mean'), (-0.2, 'worst')):
+            stats = [self.stat(v, row) for v in self.variants]
+            err = [0.0 if math.isnan(s.std) else s.std for s in stats]
+            ax.barh(y + offset, [s.mean for s in stats], 0.4, xerr=err, capsize=3,
+                    label=self.row_label(row))
+        ax.set_yticks(y, self.variants, fontsize=10)
+        ax.legend(fontsize=9, loc='lower right')
+        ax.grid(axis='x', alpha=0.3)
+        ax.set_title(title or f'mean ± std over {len(self.seeds)} seed(s)', fontsize=11)
+        fig.tight_layout()
+        fig.savefig(path)
+
+    def plot_heatmap(self, path: str, title: Optional[str] = None) -> None:
+        """Heatmap of the means (subsets and summary rows x variants; text mean ± std)."""
+        import numpy as np
+        from matplotlib.figure import Figure
+
         rows, fmt = self.rows(), self._fmt()
         means = np.array([[self.stat(v, r).mean for v in self.variants] for r in rows])
-        lo, hi = np.nanmin(means), np.nanmax(means)
-        colour = (means - lo) / (hi - lo if hi > lo else 1.0)
-        width = 2.0 + 1.25 * len(self.variants)
-        fig = Figure(figsize=(2 * width, 1.4 + 0.45 * len(rows)))
-        heat, bars = fig.subplots(1, 2)
+        colour = np.zeros_like(means)
+        for i in range(len(rows)):  # per row: the drop has another scale (and lower is better)
+            finite = means[i][np.isfinite(means[i])]
+            lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+            colour[i] = (means[i] - lo) / (hi - lo if hi > lo else 1.0)
+            if rows[i] == 'drop':
+                colour[i] = 1 - colour[i]
+        fig = Figure(figsize=(max(8.8, 2.4 + 0.9 * len(self.variants)),
+                              1.6 + 0.5 * len(rows)), dpi=100)
+        heat = fig.subplots()
         heat.imshow(colour, cmap='viridis', vmin=0, vmax=1, aspect='auto')
         heat.set_xticks(range(len(self.variants)), self.variants, rotation=30, ha='right')
         heat.set_yticks(range(len(rows)), [self.row_label(r) for r in rows])
@@ -183,28 +251,22 @@ class SeedStatistics:
                 heat.text(j, i, self.stat(variant, row).format(fmt).replace(' ± ', '\n±'),
                           ha='center', va='center', fontsize=7,
                           color='white' if colour[i, j] < 0.6 else 'black')
-        heat.set_title(f'mean ± std over {len(self.seeds)} seed(s)', fontsize=10)
-        x = np.arange(len(self.variants))
-        for offset, row in ((-0.2, 'mean'), (0.2, 'worst')):
-            stats = [self.stat(v, row) for v in self.variants]
-            err = [0.0 if math.isnan(s.std) else s.std for s in stats]
-            bars.bar(x + offset, [s.mean for s in stats], 0.4, yerr=err, capsize=3,
-                     label=self.row_label(row))
-        bars.set_xticks(x, self.variants, rotation=30, ha='right')
-        bars.legend(fontsize=8)
-        bars.set_title('mean over subsets, worst subset (± std)', fontsize=10)
-        fig.suptitle(title or 'per-subset results over seeds')
+        heat.set_title(title or f'mean ± std over {len(self.seeds)} seed(s); colour per row',
+                       fontsize=10)
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
+        fig.savefig(path)
 
     def save(self, work_dir: str, stem: str, title: Optional[str] = None) -> Dict[str, str]:
-        """Write ``<stem>.md``, ``<stem>.csv``, ``<stem>_seeds.csv``, ``<stem>.png``."""
+        """Write ``<stem>.md``, ``<stem>.csv``, ``<stem>_seeds.csv``, ``<stem>.png`` (bars)
+        and ``<stem>_heatmap.png``."""
         os.makedirs(work_dir, exist_ok=True)
         paths = {ext: osp.join(work_dir, f'{stem}.{ext}') for ext in ('md', 'csv', 'png')}
         paths['seeds'] = osp.join(work_dir, f'{stem}_seeds.csv')
+        paths['heatmap'] = osp.join(work_dir, f'{stem}_heatmap.png')
         with open(paths['md'], 'w') as f:
             f.write(self.to_markdown())
         self.write_csv(paths['csv'])
         self.write_seeds_csv(paths['seeds'])
         self.plot(paths['png'], title)
+        self.plot_heatmap(paths['heatmap'], title)
         return paths
