@@ -15,8 +15,8 @@ from typing import Dict, List, Tuple
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SKIP_DIRS = {'.git', '.venv', 'work_dirs', 'data', 'build', 'dist', '__pycache__',
-             '.pytest_cache', 'node_modules'}
+SKIP_DIRS = {'.git', '.venv', '__pycache__', '.pytest_cache', 'node_modules'}
+SKIP_TOP = {'work_dirs', 'data', 'build', 'dist'}  # outputs, at the repository root
 DOC_PATH = re.compile(r'(?<![\w/.])(docs/[\w./-]*\.md)(?:#([\w-]+)|,? *§ *(\d+)'
                       r'|,? *["“]([^"”\n]+)["”])?')
 LINK = re.compile(r'\]\(([^)\s]+)\)')
@@ -26,7 +26,8 @@ FENCE = re.compile(r'^ *```')
 def repo_files() -> List[str]:
     found = []
     for top, dirs, files in os.walk(ROOT):
-        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.endswith('.egg-info')]
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.endswith('.egg-info')
+                   and not (top == ROOT and d in SKIP_TOP)]
         found += [osp.relpath(osp.join(top, f), ROOT) for f in files
                   if f.endswith(('.py', '.md', '.sh'))]
     found.remove(osp.join('tests', 'test_doc_references.py'))  # its own examples
