@@ -5,6 +5,8 @@ generates it behind your back. Create it once with::
 
     python tools/make_synthetic_data.py dfc2023 data/synthetic/dfc2023
     python tools/make_synthetic_data.py quadruplet data/synthetic/quadruplet
+    python tools/make_synthetic_data.py oemsar data/synthetic/oemsar
+    python tools/make_synthetic_data.py earthmiss data/synthetic/earthmiss
 
 or point ``data_root`` at a real copy of the release instead. More examples::
 
@@ -38,9 +40,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         '--overwrite')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing folder')
     parser.add_argument('--num-train', type=int, default=SUPPRESS,
-                        help='training tiles (default for dfc2023/quadruplet: 16)')
+                        help='training tiles (default for dfc2023/quadruplet/oemsar: 16)')
     parser.add_argument('--num-val', type=int, default=SUPPRESS,
                         help='validation tiles (default for dfc2023/quadruplet: 4)')
+    parser.add_argument('--num-test', type=int, default=SUPPRESS,
+                        help='oemsar: unlabelled SAR-only test tiles (default 4)')
+    parser.add_argument('--per-city', type=int, default=SUPPRESS,
+                        help='earthmiss: tiles per city, 13 cities (default 2)')
     parser.add_argument('--size', type=int, default=SUPPRESS,
                         help='tile size in pixels (default 256; scene default 1024)')
     parser.add_argument('--seed', type=int, default=SUPPRESS)

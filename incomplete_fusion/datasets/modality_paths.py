@@ -132,6 +132,11 @@ class ModalityFolders(ModalityConsumer):
             self._folder_cache[key] = osp.join(root, (existing or candidates)[0])
         return self._folder_cache[key]
 
+    def modality_path(self, info: dict, name: str) -> str:
+        """The file of modality ``name`` of a sample: :data:`FILE_KEY` in the modality's
+        folder (a release naming files per modality overrides this)."""
+        return osp.join(self.modality_folder(info[ROOT_KEY], name), info[FILE_KEY])
+
     def _raw_infos(self) -> Iterable[dict]:
         get = super().get_data_info  # without modality_paths
         return (get(i) for i in range(len(self)))
@@ -161,8 +166,7 @@ class ModalityFolders(ModalityConsumer):
             candidates = self._candidates(name)
             if not any(osp.isdir(osp.join(r, c)) for r in roots for c in candidates):
                 raise FileNotFoundError(self._no_folder_message(name, candidates, roots))
-        paths = [dict(modality_paths={n: osp.join(self.modality_folder(info[ROOT_KEY], n),
-                                                  info[FILE_KEY]) for n in names})
+        paths = [dict(modality_paths={n: self.modality_path(info, n) for n in names})
                  for info in infos]
         report_missing_files(f'{type(self).__name__}({self.ann_file})', paths)
         self._checked.update(names)
@@ -181,8 +185,8 @@ class ModalityFolders(ModalityConsumer):
         if not self.is_bound or ROOT_KEY not in info:
             return info  # e.g. a dataset wrapper counting categories before the run binds
         mset = self.modality_set
-        paths = {name: (osp.join(self.modality_folder(info[ROOT_KEY], name), info[FILE_KEY])
-                        if name in mset.active else None) for name in mset.names}
+        paths = {name: (self.modality_path(info, name) if name in mset.active else None)
+                 for name in mset.names}
         info['modality_paths'] = paths
         info['img_path'] = paths[mset.active[0]]
         return info

@@ -13,8 +13,9 @@ command, through ONE entry point, :func:`generate`::
     generate('dfc2023', 'data/synthetic/dfc2023', num_train=16, num_val=4, size=256)
     generate('dfc2023', 'work_dirs/scene', scene=True, size=1024)
 
-Layouts: ``dfc2023`` (:mod:`.dfc2023`), ``quadruplet`` (:mod:`.quadruplet`) and,
-where :mod:`.isprs` is present, ``isprs_potsdam`` / ``isprs_vaihingen``. Everything
+Layouts: ``dfc2023`` (:mod:`.dfc2023`), ``quadruplet`` (:mod:`.quadruplet`),
+``oemsar`` (:mod:`.oemsar`), ``earthmiss`` (:mod:`.earthmiss`) and, where :mod:`.isprs`
+is present, ``isprs_potsdam`` / ``isprs_vaihingen``. Everything
 is deterministic per seed.
 """
 import functools
@@ -37,6 +38,8 @@ _LAYOUTS: Dict[str, Tuple[str, str, dict]] = {
     'quadruplet': ('.quadruplet', 'make_quadruplet', {}),
     'isprs_potsdam': ('.isprs', 'make_isprs', dict(city='potsdam')),
     'isprs_vaihingen': ('.isprs', 'make_isprs', dict(city='vaihingen')),
+    'oemsar': ('.oemsar', 'make_oemsar', {}),
+    'earthmiss': ('.earthmiss', 'make_earthmiss', {}),
 }
 SCENE_LAYOUTS = ('dfc2023', 'quadruplet')
 # The size of the configs' default data (``data/synthetic/<layout>/``), as written by
@@ -44,6 +47,8 @@ SCENE_LAYOUTS = ('dfc2023', 'quadruplet')
 DATASET_DEFAULTS: Dict[str, dict] = {
     'dfc2023': dict(num_train=16, num_val=4, size=256),
     'quadruplet': dict(num_train=16, num_val=4, size=256),
+    'oemsar': dict(num_train=16, num_test=4, size=256),
+    'earthmiss': dict(per_city=2, size=256),
 }
 
 
