@@ -39,6 +39,10 @@ def parse_args(argv=None):
                         help='evaluate every non-empty subset of the active modalities and write '
                         'subset_eval.{md,csv,png} to the work dir')
     parser.add_argument(
+        '--preset', nargs='+', default=[], metavar='FILE',
+        help='partial config files merged on top of the config in order, before '
+        '--cfg-options (the presets the model was trained with)')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings in the config, key=value pairs, e.g. modalities=[sar,dsm]')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
@@ -68,7 +72,7 @@ def enable_visualization(cfg, args) -> None:
 def main(argv=None):
     args = parse_args(argv)
     cache_config_formatting()
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options, args.preset)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

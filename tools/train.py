@@ -36,6 +36,10 @@ def parse_args(argv=None):
         help='resume from the given checkpoint; without a path, from the latest '
         'checkpoint in the work dir')
     parser.add_argument(
+        '--preset', nargs='+', default=[], metavar='FILE',
+        help='partial config files merged on top of the config in order, before '
+        '--cfg-options (e.g. configs/demo/cpu_preset.py: train on 2 CPU cores)')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings in the config, key=value pairs, e.g. '
         'modalities=[sar,dsm] train_cfg.max_iters=100')
@@ -51,7 +55,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cache_config_formatting()
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options, args.preset)
     cfg.launcher = args.launcher
 
     if args.work_dir is not None:
