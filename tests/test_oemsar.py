@@ -1,5 +1,6 @@
 """OpenEarthMap-SAR end to end: a synthetic release in the release's layout -> the
-shipped config (tiny) trains with random modality combinations -> the protocol (SAR,
+shipped config (tiny) trains with random modality combinations (tools/train.py and
+mmseg's stock train.py) -> the protocol (SAR,
 RGB, both; mIoU, mF1, OA, kappa) -> the stock mmseg test tool gives the same SAR-only
 numbers -> the SAR-only test split is predicted without label files. And the release
 checks: SAR no-data is NaN, regions never straddle train and validation, unpaired
@@ -69,6 +70,14 @@ def test_protocol_and_the_stock_test_tool_agree_on_sar_only(trained):
     # table keeps them as float32, the log prints 4 decimals), so they agree rounded to 2
     assert {k: round(logged[k], 2) for k in PROTOCOL_METRICS} == \
         {k: round(v, 2) for k, v in rows['SAR'].items()}
+
+
+def test_the_stock_mmseg_train_tool_trains_the_config(release, tmp_path):
+    from test_entry_points import run_stock
+    path = tiny_landcover_config('mask2former_oemsar', release, str(tmp_path), TILE,
+                                 max_iters=1)
+    run_stock('mmseg', 'train', path, '--work-dir', str(tmp_path / 'train'))
+    assert osp.isfile(tmp_path / 'train' / 'iter_1.pth')
 
 
 def test_test_split_is_predicted_without_label_files(trained, release):
