@@ -84,6 +84,18 @@ def test_stock_train_then_protocol_matches_the_stock_test_tool(release, tmp_path
         {k: round(v, 2) for k, v in rows['SAR'].items()}
 
 
+def test_make_synthetic_data_writes_every_city(tmp_path):
+    load_tool('make_synthetic_data').main(['earthmiss', str(tmp_path / 'r'), '--per-city', '1',
+                                           '--size', '32'])
+    cities = sorted(os.listdir(tmp_path / 'r'))
+    assert cities == sorted(c for names in CITIES.values() for c in names)
+    files = sorted(osp.relpath(p, tmp_path / 'r' / cities[0])
+                   for p in glob.glob(osp.join(tmp_path, 'r', cities[0], '**', '*.tif'),
+                                      recursive=True))
+    assert files == ['images/RGB/eugene_0000.tif', 'images/SAR/eugene_0000_SAR.tif',
+                     'masks/eugene_0000_mask.tif']
+
+
 def test_release_file_names_are_paired_per_folder(release, bound):
     data = dataset(release, bound)
     assert len(data) == len(CITIES['test'])

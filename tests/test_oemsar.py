@@ -95,6 +95,18 @@ def test_test_split_is_predicted_without_label_files(trained, release):
     assert set(codes.tolist()) <= set(range(1, len(OEM_SAR_CLASSES) + 1))  # release codes
 
 
+def test_make_synthetic_data_writes_the_release_layout(tmp_path):
+    load_tool('make_synthetic_data').main(['oemsar', str(tmp_path / 'r'), '--num-train', '3',
+                                           '--num-test', '1', '--size', '32'])
+    found = sorted(osp.relpath(p, tmp_path / 'r') for p in glob.glob(
+        osp.join(tmp_path, 'r', '*', '*', '*.tif')))
+    assert found == ['test/sar_images/TestArea_001.tif'] + [
+        f'train/{folder}/{name}.tif' for folder in ('labels', 'rgb_images', 'sar_images')
+        for name in ('aachen_1', 'kyoto_1', 'nantes_1')]
+    with rasterio.open(osp.join(tmp_path, 'r', 'train', 'sar_images', 'aachen_1.tif')) as src:
+        assert (src.count, src.dtypes[0], src.crs is not None) == (1, 'uint8', True)
+
+
 def test_regions_never_straddle_train_and_validation(release, bound):
     train = dataset(release, bound, region_split='train', test_mode=False)
     val = dataset(release, bound, region_split='val')
