@@ -14,14 +14,14 @@ Docs: docs/user_guides/datasets/oemsar.md, docs/user_guides/datasets/earthmiss.m
 """
 import os
 import os.path as osp
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 from mmseg.datasets import BaseSegDataset
 from mmseg.datasets.transforms import LoadAnnotations
 
 from ..registry import TRANSFORMS
-from .modality_paths import FILE_KEY, ROOT_KEY, DataNotFoundError, ModalityFolders
+from .modality_paths import FILE_KEY, ROOT_KEY, DataNotFoundError, DirSpec, ModalityFolders
 
 IMAGE_EXTENSIONS = ('.tif', '.tiff', '.png')
 RELEASE_FILES_KEY = 'release_files'  # data info key: release folder name -> file name
@@ -125,14 +125,12 @@ class PairedLandCoverDataset(ModalityFolders, BaseSegDataset):
 
     RELEASE = ''
 
-    def __init__(self, modality_dirs: Optional[Mapping[str, Sequence[str]]] = None,
+    def __init__(self, modality_dirs: Optional[Mapping[str, DirSpec]] = None,
                  ignore_index: int = IGNORE_INDEX, **kwargs):
         if 'reduce_zero_label' in kwargs and not kwargs.pop('reduce_zero_label'):
             raise ValueError(f'{self.RELEASE} labels use 0 for "ignore": reduce_zero_label '
                              'stays True')
         self._set_modality_dirs(modality_dirs)
-        kwargs.setdefault('img_suffix', '.tif')
-        kwargs.setdefault('seg_map_suffix', '.tif')
         super().__init__(ignore_index=ignore_index, reduce_zero_label=True, **kwargs)
 
     def sample_groups(self) -> List[Tuple[str, Dict[str, str], Optional[Tuple[str, str]]]]:
