@@ -12,13 +12,11 @@ set. Prints figures measured in this one run; nothing is asserted.
 import argparse
 import os.path as osp
 import resource
-import sys
 import tempfile
 import time
 
 from mmengine.config import DictAction
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args():

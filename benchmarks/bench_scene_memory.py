@@ -21,11 +21,6 @@ import sys
 import tempfile
 import time
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
-sys.path.insert(0, osp.join(REPO, 'tests'))
-
-CONFIG = osp.join(REPO, 'configs/fusionvit/mask2former_dfc2023_semantic.py')
 
 
 def parse_args():
@@ -68,14 +63,14 @@ def child(scene_dir: str, out: str, args) -> None:
     import torch
 
     from incomplete_fusion.apis import infer_scene, init_model
-    from test_scene_inference import TINY_SEMANTIC, tiny_config
+    from incomplete_fusion.testing.tiny import (SEMANTIC_CONFIG, tiny_scene_config,
+                                                tiny_scene_overrides)
     if args.threads:
         torch.set_num_threads(args.threads)
     size = args.tile_size
-    overrides = dict(TINY_SEMANTIC)
-    overrides['model.backbone'] = dict(overrides['model.backbone'], img_size=(size, size))
     torch.manual_seed(0)
-    model = init_model(tiny_config(CONFIG, overrides, scale=(size, size)), None)
+    model = init_model(tiny_scene_config(SEMANTIC_CONFIG, tiny_scene_overrides(tile=size),
+                                         scale=(size, size)), None)
     files = {n: osp.join(scene_dir, f'{n}.tif') for n in ('rgb', 'sar', 'dsm')}
     rss_model = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = infer_scene(model, files, out, tile_size=size, overlap=args.overlap,
@@ -101,7 +96,7 @@ def main():
     if not osp.exists(osp.join(base_dir, 'dsm.tif')):
         make_scene(base_dir, size=args.base, seed=0)
     base = {n: osp.join(base_dir, f'{n}.tif') for n in ('rgb', 'sar', 'dsm')}
-    env = dict(os.environ, PYTHONPATH=REPO)
+    env = dict(os.environ)
     if args.gdal_cachemax:
         env['GDAL_CACHEMAX'] = args.gdal_cachemax
     print(f'base scene {args.base} px ready in {time.perf_counter() - tic:.0f} s; tile '

@@ -7,7 +7,7 @@ FusionViT-T depth 6 + Mask2Former, 128 px tiles), random weights (throughput doe
 not depend on them). Scenes: ``--scenes`` generated ``make_scene`` scenes of
 ``--size`` px (rgb 0.5 m with a nodata hole, sar 1 m, dsm), each given with only the
 subset's modality files. Every configuration predicts all scenes through the
-same code as ``tools/infer_scenes.py`` (:class:`SceneRun` + :func:`run_stream`):
+same engine as ``tools/infer_scenes.py`` (:func:`~incomplete_fusion.apis.scene.run_scenes`):
 
 * ``reader``: ``serial`` (tiles read in the model's thread, ``workers=0``) or
   ``pool`` (``--workers`` threads reading ahead, a bounded queue);
@@ -22,11 +22,9 @@ share (time the model waited for tiles / wall time). Ratios, nothing asserted.
 """
 import argparse
 import os.path as osp
-import sys
 import tempfile
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path[:0] = [REPO, osp.join(REPO, 'tools')]
 
 CONFIG = osp.join(REPO, 'configs/fusionvit/mask2former_dfc2023_semantic.py')
 PRESET = osp.join(REPO, 'configs/demo/cpu_preset.py')
@@ -47,36 +45,26 @@ def parse_args():
 
 
 def predict(model, scenes, out_dir, args, workers, across):
-    """All scenes through one run_stream; returns its StreamStats."""
-    from incomplete_fusion.apis.scene import plan_scene
-    from incomplete_fusion.apis.scene_pipeline import model_modality_set
-    from incomplete_fusion.apis.scene_run import SceneRun
-    from incomplete_fusion.apis.tile_stream import run_stream
-    errors = []
-
-    def jobs(names):
-        for name in names:
-            plan = plan_scene(scenes[name], model_modality_set(model))
-            run = SceneRun(model, plan, osp.join(out_dir, f'{name}.tif'),
-                           tile_size=args.tile_size, overlap=args.overlap, format='gtiff')
-            for tile in run.tiles:
-                yield run, tile
-
-    total = run_stream(model, jobs(list(scenes)), args.batch_size, workers, mix_scenes=across,
-                       on_close=lambda _, error: errors.append(error))
-    failed = [e for e in errors if e is not None]
-    if failed:
-        raise failed[0]
-    return total
+    """All scenes through one stream of the engine; returns its StreamStats."""
+    from incomplete_fusion.apis.scene import SceneJob, SceneOptions, run_scenes
+    from incomplete_fusion.apis.scene.stream import StreamStats
+    options = SceneOptions(tile_size=args.tile_size, overlap=args.overlap, format='gtiff',
+                           batch_size=args.batch_size, workers=workers, mix_scenes=across)
+    jobs = [SceneJob(name, inputs, osp.join(out_dir, f'{name}.tif'))
+            for name, inputs in scenes.items()]
+    stats = StreamStats()
+    run_scenes(model, jobs, options, raise_errors=True, stats=stats)
+    return stats
 
 
 def main():
     args = parse_args()
     import torch
+    from mmengine.config import Config
 
-    from experiment_utils import compose_config
     from incomplete_fusion.apis import init_model
     from incomplete_fusion.testing import make_scene
+    from incomplete_fusion.utils.config import load_config
     work = args.work_dir or tempfile.mkdtemp(prefix='bench_scene_throughput_')
     files = {}
     for k in range(args.scenes):
@@ -86,7 +74,7 @@ def main():
                                                for m in ('rgb', 'sar', 'dsm')}
         files[f'scene{k}'] = {m: paths[m] for m in ('rgb', 'sar', 'dsm')}
     torch.manual_seed(0)
-    model = init_model(compose_config(CONFIG, PRESET), None)
+    model = init_model(load_config(CONFIG, Config.fromfile(PRESET).to_dict()), None)
     print(f'{args.scenes} scenes of {args.size} px, tile {args.tile_size}, overlap '
           f'{args.overlap}, batch {args.batch_size}, demo model (random weights), '
           f'{torch.get_num_threads()} torch threads, pool of {args.workers} reader threads')

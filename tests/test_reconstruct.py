@@ -112,8 +112,8 @@ def test_missing_categorical_map_is_written_as_class_indices(quadruplet_root, tm
 
 
 def test_leave_one_out_errors_on_complete_tiles(tiny_checkpoint, dfc2023_root):
-    from incomplete_fusion.apis.reconstruct import (init_pretrain_model, leave_one_out_errors,
-                                                    load_tile)
+    from incomplete_fusion.apis.reconstruct import init_pretrain_model, leave_one_out_errors
+    from incomplete_fusion.apis.scene import TileReader
     config, checkpoint = tiny_checkpoint
     model = init_pretrain_model(config, checkpoint)
     names = ('rgb', 'sar', 'dsm')
@@ -122,7 +122,8 @@ def test_leave_one_out_errors_on_complete_tiles(tiny_checkpoint, dfc2023_root):
     errors = leave_one_out_errors(model, tiles)
     assert set(errors) == set(names)
     # the zero baseline is the mean absolute normalised value, computed independently
-    img = [load_tile(t, model)['img'] for t in tiles]
+    reader = TileReader.loader_of(model)
+    img = [reader.read(t).img for t in tiles]
     sar = np.concatenate([i[3][np.isfinite(i[3])] for i in img])
     assert errors['sar']['zero'] == pytest.approx(np.abs(sar).mean(), rel=1e-5)
     assert all(v > 0 and np.isfinite(v) for row in errors.values() for v in row.values())
@@ -133,13 +134,14 @@ def test_tiles_are_read_by_the_config_loader_onto_a_grid_window(tiny_checkpoint,
     from affine import Affine
 
     from incomplete_fusion.apis.reconstruct import (init_pretrain_model, reconstruct_modalities,
-                                                    tile_reader, write_reconstructions)
+                                                    write_reconstructions)
+    from incomplete_fusion.apis.scene import TileReader
     from incomplete_fusion.datasets.geo_io import RasterGrid
     config, checkpoint = tiny_checkpoint
-    model = init_pretrain_model(config, checkpoint, modalities=['rgb', 'dsm'])
+    model = init_pretrain_model(config, checkpoint, active=['rgb', 'dsm'])
     # the loader is the config's LoadMultimodalImages (its settings), bound to the model's set
     model.cfg.train_dataloader.dataset.pipeline[0]['gdal_options'] = {}
-    reader = tile_reader(model)
+    reader = TileReader.loader_of(model)
     assert reader.loader.gdal_options == {} and reader.modality_set.active == ('rgb', 'dsm')
     rgb = sorted(glob.glob(osp.join(dfc2023_root, 'val', 'rgb', '*.tif')))[0]
     paths = {n: osp.join(dfc2023_root, 'val', n, osp.basename(rgb)) for n in ('rgb', 'sar', 'dsm')}

@@ -12,11 +12,11 @@ import pytest
 import rasterio
 import torch
 
-from incomplete_fusion.apis.batch import infer_scenes, read_manifest, scenes_from_pattern
-from incomplete_fusion.apis.distributed import row_windows
+from incomplete_fusion.apis import infer_scenes
+from incomplete_fusion.apis.scene import read_manifest, row_windows, scenes_from_pattern
 from incomplete_fusion.testing import make_scene
-from test_scene_inference import (OVERLAP, REPO, SEMANTIC_CONFIG, TILE, TINY_SEMANTIC,  # noqa
-                                  semantic_model, tiny_config)
+from incomplete_fusion.testing.tiny import OVERLAP, REPO, TILE
+from test_scene_inference import semantic_model  # noqa: F401 (fixture)
 
 SIZE = 128
 
@@ -152,8 +152,8 @@ def test_two_gloo_processes_give_byte_identical_rasters(scenes, semantic_model, 
 def test_ranks_other_than_0_plan_windows_from_headers(scenes, semantic_model, tmp_path):
     """With split='windows' only rank 0 reads the files for the value check; the grid
     comes from the headers alone, so every rank cuts the same windows."""
+    from incomplete_fusion.apis.model import model_modality_set
     from incomplete_fusion.apis.scene import plan_scene
-    from incomplete_fusion.apis.scene_pipeline import model_modality_set
     from incomplete_fusion.datasets.value_checks import ValueRangeError
     good = {m: str(scenes / 's0' / f'{m}.tif') for m in ('rgb', 'sar', 'dsm')}
     with rasterio.open(good['sar']) as src:

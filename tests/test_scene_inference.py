@@ -5,7 +5,6 @@ west strip, dsm missing a south strip), predicted on a 160 × 224 px reference g
 (so the eastern 16 columns lie outside every input) with 64 px tiles, overlap 16.
 """
 import json
-import os.path as osp
 
 import numpy as np
 import pytest
@@ -14,48 +13,18 @@ import rasterio.features
 import torch
 from affine import Affine
 
-from incomplete_fusion.apis import (INSTANCE_NODATA, SEMANTIC_NODATA, ScenePipeline, infer_scene,
-                                    init_model, plan_scene, plan_tiles, predict_tiles, read_tile)
+from incomplete_fusion.apis import infer_scene, init_model, plan_scene
+from incomplete_fusion.apis.model import model_modality_set
+from incomplete_fusion.apis.scene import (INSTANCE_NODATA, SEMANTIC_NODATA, SceneOptions,
+                                          TileReader, plan_tiles, predict_tiles)
 from incomplete_fusion.datasets.geo_io import RasterGrid
 from incomplete_fusion.testing import make_scene
-from incomplete_fusion.utils.config import load_config
+from incomplete_fusion.testing.tiny import (INSTANCE_CONFIG, OVERLAP, REPO,  # noqa: F401
+                                            SEMANTIC_CONFIG, TILE, TINY_INSTANCE, TINY_SEMANTIC,
+                                            load_tool, tiny_config_file, tiny_scene_config)
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SEMANTIC_CONFIG = osp.join(REPO, 'configs/fusionvit/mask2former_dfc2023_semantic.py')
-INSTANCE_CONFIG = osp.join(REPO, 'configs/fusionvit/mask2former_dfc2023.py')
-TILE, OVERLAP = 64, 16
 GRID_H, GRID_W = 160, 224
-
-_DIMS = 32
-_ATTN = dict(embed_dims=_DIMS, num_heads=4)
-_FFN = dict(embed_dims=_DIMS, feedforward_channels=2 * _DIMS)
-_BACKBONE = dict(img_size=(TILE, TILE), embed_dims=_DIMS, depth=2, num_heads=2, out_indices=(1, ),
-                 drop_path_rate=0.0)
-_NECK = dict(in_channels=_DIMS, out_channels=_DIMS, num_inputs=1)
-_HEAD = dict(
-    in_channels=[_DIMS] * 4,
-    feat_channels=_DIMS,
-    out_channels=_DIMS,
-    pixel_decoder=dict(
-        encoder=dict(
-            num_layers=1,
-            layer_cfg=dict(self_attn_cfg=dict(embed_dims=_DIMS, num_heads=4), ffn_cfg=_FFN)),
-        positional_encoding=dict(num_feats=_DIMS // 2)),
-    positional_encoding=dict(num_feats=_DIMS // 2),
-    transformer_decoder=dict(
-        num_layers=1,
-        layer_cfg=dict(self_attn_cfg=_ATTN, cross_attn_cfg=_ATTN, ffn_cfg=_FFN)))
-TINY_SEMANTIC = {
-    'model.backbone': _BACKBONE,
-    'model.neck': _NECK,
-    'model.decode_head': dict(_HEAD, train_cfg=dict(num_points=256)),
-}
-TINY_INSTANCE = {
-    'model.backbone': _BACKBONE,
-    'model.neck': _NECK,
-    'model.panoptic_head': dict(_HEAD, num_queries=8),
-    'model.test_cfg.max_per_image': 8,
-}
+tiny_config = tiny_scene_config  # the name other test modules import from here
 
 
 @pytest.fixture(scope='module')
@@ -68,19 +37,10 @@ def scene(tmp_path_factory):
     return {k: paths[k] for k in ('rgb', 'sar', 'dsm')}, grid
 
 
-def tiny_config(config, overrides, scale=(TILE, TILE)):
-    """The config with the tiny model, its test pipeline resizing to ``scale``."""
-    cfg = load_config(config, overrides)
-    for step in cfg.test_dataloader.dataset.pipeline:
-        if step['type'].endswith('Resize'):
-            step['scale'] = scale
-    return cfg
-
-
 @pytest.fixture(scope='module')
 def semantic_model():
     torch.manual_seed(0)
-    return init_model(tiny_config(SEMANTIC_CONFIG, TINY_SEMANTIC), None)
+    return init_model(tiny_scene_config(SEMANTIC_CONFIG, TINY_SEMANTIC), None)
 
 
 def _read(path):
@@ -107,16 +67,17 @@ def test_semantic_scene_matches_tilewise_prediction(scene, semantic_model, tmp_p
 
     # interior: pixels covered by a single tile equal the model's own prediction of
     # that tile, read through the same path (tile at row 1, col 2: y0=48, x0=96)
-    plan = plan_scene(inputs, semantic_model.cfg.modality_specs, reference=grid)
+    plan = plan_scene(inputs, model_modality_set(semantic_model), reference=grid)
     tiles = plan_tiles(GRID_H, GRID_W, TILE, OVERLAP)
     tile = next(t for t in tiles if (t.row, t.col) == (1, 2))
     assert (tile.y0, tile.x0) == (48, 96)
-    pipeline = ScenePipeline.from_model(semantic_model)
-    img = read_tile(plan, tile, pipeline)
-    np.testing.assert_array_equal(img, read_tile(plan, tile))  # the config's loader = default
+    reader = TileReader.from_model(semantic_model)
+    img = reader.read_tile(plan, tile).img
+    # the config's loader = the default loader
+    np.testing.assert_array_equal(img, TileReader(plan.modality_set).read_tile(plan, tile).img)
     if drop == 'rgb':
         assert np.isnan(img[:3]).all()
-    sample, = predict_tiles(semantic_model, [pipeline.pack(pipeline.load(plan, tile))])
+    sample, = predict_tiles(semantic_model, [reader.pack(reader.read_tile(plan, tile))])
     from_array, = predict_tiles(semantic_model, img[None])
     torch.testing.assert_close(from_array.seg_logits.data, sample.seg_logits.data)
     direct = sample.pred_sem_seg.data[0].numpy()
@@ -126,7 +87,7 @@ def test_semantic_scene_matches_tilewise_prediction(scene, semantic_model, tmp_p
     mates = [t for t in tiles if t.row == tile.row][:3]
     assert mates[2] == tile
     in_batch = predict_tiles(semantic_model,
-                             [pipeline.pack(pipeline.load(plan, t)) for t in mates])[2]
+                             [reader.pack(reader.read_tile(plan, t)) for t in mates])[2]
     with rasterio.open(scores_out) as src:
         scores = src.read()
         assert src.transform == grid.transform and src.count == 2
@@ -153,7 +114,7 @@ def test_semantic_scene_matches_tilewise_prediction(scene, semantic_model, tmp_p
 def test_semantic_scene_with_nodata_hole_keeps_predicting(scene, semantic_model, tmp_path):
     """The rgb cloud hole is NaN for the model, but sar/dsm still cover it."""
     files, _ = scene
-    plan = plan_scene(files, semantic_model.cfg.modality_specs)
+    plan = plan_scene(files, model_modality_set(semantic_model))
     assert plan.reference_name == 'rgb' and plan.grid.width == 208
     with rasterio.open(files['rgb']) as src:
         hole = (src.read() == 0).all(axis=0)
@@ -173,7 +134,7 @@ def test_semantic_scene_with_nodata_hole_keeps_predicting(scene, semantic_model,
 def test_instance_scene_writes_ids_and_polygons_in_map_coordinates(scene, tmp_path):
     files, full = scene
     torch.manual_seed(0)
-    model = init_model(tiny_config(INSTANCE_CONFIG, TINY_INSTANCE), None)
+    model = init_model(tiny_scene_config(INSTANCE_CONFIG, TINY_INSTANCE), None)
     grid = RasterGrid(full.crs, full.transform, 96, 128)
     out = tmp_path / 'inst.tif'
     result = infer_scene(model, files, out, tile_size=TILE, overlap=OVERLAP, reference=grid,
@@ -215,8 +176,8 @@ def test_the_config_pipeline_and_active_set_make_the_model_input(scene, tmp_path
     their channels NaN in the backbone input); the output stays on the scene grid."""
     files, full = scene
     torch.manual_seed(0)
-    model = init_model(tiny_config(SEMANTIC_CONFIG, TINY_SEMANTIC, scale=(128, 128)), None,
-                       modalities=['sar', 'dsm'])
+    model = init_model(tiny_scene_config(SEMANTIC_CONFIG, TINY_SEMANTIC, scale=(128, 128)), None,
+                       active=['sar', 'dsm'])
     seen, opened = [], []
     model.backbone.register_forward_pre_hook(lambda _, args: seen.append(args[0].clone()))
     real_open = rasterio.open
@@ -234,35 +195,11 @@ def test_the_config_pipeline_and_active_set_make_the_model_input(scene, tmp_path
     assert pred.shape == (TILE, TILE) and (pred < 2).any()
 
 
-def _tiny_config_file(path, base, overrides) -> str:
-    """A config file inheriting ``base`` with the tiny-model overrides."""
-    lines = [f'_base_ = [{base!r}]', 'model = dict(']
-    for key, value in overrides.items():
-        parts = key.split('.')
-        assert parts[0] == 'model'
-        value_text = repr(value)
-        for part in reversed(parts[2:]):
-            value_text = f'dict({part}={value_text})'
-        lines.append(f'    {parts[1]}={value_text},')
-    lines.append(')')
-    path.write_text('\n'.join(lines) + '\n')
-    return str(path)
-
-
-def _load_tool(name):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(f'tool_{name}',
-                                                  osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_trained_checkpoint_through_the_cli(scene, dfc2023_root, tmp_path, monkeypatch):
     """tools/train.py writes a checkpoint with the mmengine runner; tools/infer.py uses it."""
-    config = _tiny_config_file(tmp_path / 'tiny_semantic.py', SEMANTIC_CONFIG, TINY_SEMANTIC)
+    config = tiny_config_file(tmp_path / 'tiny_semantic.py', SEMANTIC_CONFIG, TINY_SEMANTIC)
     work_dir = tmp_path / 'work'
-    _load_tool('train').main([
+    load_tool('train').main([
         config, '--work-dir', str(work_dir), '--cfg-options', f'data_root={dfc2023_root}/',
         'train_cfg.max_iters=1', 'train_dataloader.batch_size=1',
         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
@@ -275,7 +212,7 @@ def test_trained_checkpoint_through_the_cli(scene, dfc2023_root, tmp_path, monke
     files, _ = scene
     out = tmp_path / 'cli_pred.tif'
     import incomplete_fusion.apis as apis
-    import incomplete_fusion.apis.inference as running
+    import incomplete_fusion.apis.scene.engine as engine
     plans = []
 
     def counted(*args, **kwargs):
@@ -283,8 +220,8 @@ def test_trained_checkpoint_through_the_cli(scene, dfc2023_root, tmp_path, monke
         return plan_scene(*args, **kwargs)
 
     monkeypatch.setattr(apis, 'plan_scene', counted)
-    monkeypatch.setattr(running, 'plan_scene', counted)
-    result = _load_tool('infer').main([
+    monkeypatch.setattr(engine, 'plan_scene', counted)
+    result = load_tool('infer').main([
         config, str(checkpoint), '--input', f'sar={files["sar"]}', '--input',
         f'dsm={files["dsm"]}', '--out', str(out), '--tile-size', '64', '--overlap', '16',
         '--resolution', '1.0', '--no-progress'
@@ -307,7 +244,7 @@ def test_trained_checkpoint_through_the_cli(scene, dfc2023_root, tmp_path, monke
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, state[key])
     with pytest.raises(SystemExit, match='1 channel'):
-        _load_tool('infer').main([config, str(checkpoint), '--input', f'sar={files["rgb"]}',
+        load_tool('infer').main([config, str(checkpoint), '--input', f'sar={files["rgb"]}',
                                   '--out', str(tmp_path / 'x.tif')])
 
 
@@ -327,8 +264,8 @@ def test_instances_across_tiles_are_kept_once(tmp_path):
     """Centroid-in-core ownership and duplicate suppression, on known instance masks."""
     from rasterio.crs import CRS
 
-    from incomplete_fusion.apis.merging import InstanceMerger
-    from incomplete_fusion.apis.scene import ScenePlan
+    from incomplete_fusion.apis.scene.merge import InstanceMerger
+    from incomplete_fusion.apis.scene.plan import ScenePlan
     from incomplete_fusion.modalities import ModalitySet
     grid = RasterGrid(CRS.from_epsg(32632), Affine(0.5, 0, 500000.0, 0, -0.5, 5000000.0), 64, 112)
     plan = ScenePlan(ModalitySet.from_config([dict(name='rgb', channels=3)]), {}, grid)
@@ -336,7 +273,8 @@ def test_instances_across_tiles_are_kept_once(tmp_path):
     assert left.core == (0, 64, 0, 56) and right.core == (0, 64, 56, 112)
     valid = np.ones((TILE, TILE), bool)
     out = tmp_path / 'ids.tif'
-    with InstanceMerger(None, plan, TILE, OVERLAP, out, score_thr=0.3) as merger:
+    options = SceneOptions(tile_size=TILE, overlap=OVERLAP, score_thr=0.3, format='gtiff')
+    with InstanceMerger(None, plan, options, out) as merger:
         # building A (scene cols 40..60, centroid 50) seen by both tiles
         merger.add(left, _instances([(10, 30, 40, 60), (40, 50, 2, 8)], [0.9, 0.2]), valid)
         merger.add(right, _instances([

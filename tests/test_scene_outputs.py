@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import rasterio
 
-from incomplete_fusion.apis import SEMANTIC_NODATA, GeoTiffWriter, infer_scene, write_geotiff
-from test_scene_inference import (OVERLAP, TILE, TINY_SEMANTIC, SEMANTIC_CONFIG,  # noqa: F401
-                                  scene, semantic_model, tiny_config)
+from incomplete_fusion.apis import infer_scene
+from incomplete_fusion.apis.scene import SEMANTIC_NODATA, GeoTiffWriter, write_geotiff
+from incomplete_fusion.testing.tiny import OVERLAP, TILE
+from test_scene_inference import scene, semantic_model  # noqa: F401 (fixtures)
 
 
 def test_cog_validates_with_classes_colours_and_scores(scene, semantic_model, tmp_path):

@@ -7,8 +7,8 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
-from incomplete_fusion.apis import SceneInputError, plan_scene, plan_tiles, read_tile
-from incomplete_fusion.apis.blending import RowBuffer, tile_weight
+from incomplete_fusion.apis.scene import SceneInputError, TileReader, plan_scene, plan_tiles
+from incomplete_fusion.apis.scene.blend import RowBuffer, tile_weight
 from incomplete_fusion.testing import make_scene
 from incomplete_fusion.modalities import ModalitySet, UnknownModalityError
 
@@ -17,6 +17,12 @@ SPECS = [
     dict(name='sar', channels=1, norm='dfc2023_sar'),
     dict(name='dsm', channels=1, norm='tile_zscore'),
 ]
+MSET = ModalitySet.from_config(SPECS)
+
+
+def read_tile(plan, tile):
+    """The tile's normalised (C, H, W) pixels, read by the default loader."""
+    return TileReader(plan.modality_set).read_tile(plan, tile).img
 
 
 @pytest.fixture(scope='module')
@@ -48,7 +54,7 @@ def _grid(path):
 
 
 def test_default_reference_is_finest_input_over_union(scene):
-    plan = plan_scene(scene, SPECS)
+    plan = plan_scene(scene, MSET)
     crs, transform, height, width = _grid(scene['rgb'])
     assert plan.reference_name == 'rgb'  # 0.5 m beats sar's 1 m
     # sar and dsm lie inside the rgb footprint, so the union is the rgb grid itself
@@ -63,7 +69,7 @@ def test_union_extends_and_stays_aligned_to_the_finest_pixels(scene, tmp_path):
     # move the sar footprint 20.25 m east and 10 m north: it sticks out of the rgb footprint
     moved = _copy(scene['sar'], tmp_path / 'sar_moved.tif',
                   transform=Affine.translation(20.25, 10.0) @ sar_t)
-    plan = plan_scene(dict(rgb=scene['rgb'], sar=moved), SPECS)
+    plan = plan_scene(dict(rgb=scene['rgb'], sar=moved), MSET)
     _, rgb_t, rgb_h, rgb_w = _grid(scene['rgb'])
     g = plan.grid.transform
     assert (g.a, g.e) == (rgb_t.a, rgb_t.e)
@@ -77,16 +83,16 @@ def test_union_extends_and_stays_aligned_to_the_finest_pixels(scene, tmp_path):
     assert left == pytest.approx(rgb_t.c)
     assert plan.grid.width > rgb_w and plan.grid.height > rgb_h
 
-    inter = plan_scene(dict(rgb=scene['rgb'], sar=moved), SPECS, extent='intersection')
+    inter = plan_scene(dict(rgb=scene['rgb'], sar=moved), MSET, extent='intersection')
     assert inter.grid.width < rgb_w and inter.grid.height < rgb_h
 
 
 def test_explicit_reference_modality_and_resolution(scene):
-    plan = plan_scene(scene, SPECS, reference='sar')
+    plan = plan_scene(scene, MSET, reference='sar')
     crs, transform, height, width = _grid(scene['sar'])
     assert plan.grid.transform.almost_equals(transform)
     assert (plan.grid.height, plan.grid.width) == (height, width)
-    coarse = plan_scene(scene, SPECS, resolution=2.0)
+    coarse = plan_scene(scene, MSET, resolution=2.0)
     _, rgb_t, rgb_h, rgb_w = _grid(scene['rgb'])
     assert coarse.grid.transform.a == 2.0 and coarse.grid.transform.e == -2.0
     assert (coarse.grid.height, coarse.grid.width) == (rgb_h // 4, rgb_w // 4)
@@ -107,12 +113,12 @@ def test_modality_in_another_crs_is_reprojected(scene, tmp_path):
     other = str(tmp_path / 'dsm_utm33.tif')
     with rasterio.open(other, 'w', **profile) as dst:
         dst.write(data)
-    native = plan_scene(dict(dsm=scene['dsm'], rgb=scene['rgb']), SPECS)
+    native = plan_scene(dict(dsm=scene['dsm'], rgb=scene['rgb']), MSET)
     # the reprojected footprint's bounding box sticks out of the rgb one: the union grows
-    union = plan_scene(dict(dsm=other, rgb=scene['rgb']), SPECS)
+    union = plan_scene(dict(dsm=other, rgb=scene['rgb']), MSET)
     assert union.reference_name == 'rgb' and union.grid.crs == native.grid.crs
     assert union.grid.width > native.grid.width
-    moved = plan_scene(dict(dsm=other, rgb=scene['rgb']), SPECS, reference='rgb')
+    moved = plan_scene(dict(dsm=other, rgb=scene['rgb']), MSET, reference='rgb')
     assert moved.grid == native.grid
     tile = plan_tiles(native.grid.height, native.grid.width, 64, 16)[0]
     a, b = read_tile(native, tile)[4], read_tile(moved, tile)[4]
@@ -122,7 +128,7 @@ def test_modality_in_another_crs_is_reprojected(scene, tmp_path):
 
 
 def test_read_tile_turns_nodata_and_uncovered_areas_into_nan(scene):
-    plan = plan_scene(scene, SPECS)
+    plan = plan_scene(scene, MSET)
     height = plan.grid.height
     tile = plan_tiles(height, plan.grid.width, 128, 0)[0]
     img = read_tile(plan, tile)
@@ -140,41 +146,41 @@ def test_read_tile_turns_nodata_and_uncovered_areas_into_nan(scene):
 
 
 def test_missing_and_inactive_modalities(scene):
-    plan = plan_scene(dict(rgb=None, sar=scene['sar'], dsm=scene['dsm']), SPECS)
+    plan = plan_scene(dict(rgb=None, sar=scene['sar'], dsm=scene['dsm']), MSET)
     assert plan.missing == ('rgb', ) and plan.reference_name == 'dsm'
     img = read_tile(plan, plan_tiles(plan.grid.height, plan.grid.width, 64, 0)[0])
     assert np.isnan(img[:3]).all() and np.isfinite(img[4]).any()
-    plan = plan_scene(scene, SPECS, active=['sar', 'dsm'])
+    plan = plan_scene(scene, MSET.with_active(['sar', 'dsm']))
     assert plan.ignored == ('rgb', ) and 'rgb' in plan.missing
-    # a ModalitySet (the run's) plans the same; the tiles read only the active files
-    mset = ModalitySet.from_config(SPECS, ['sar', 'dsm'])
-    assert plan_scene(scene, mset).grid == plan.grid
+    # the tiles read only the active files
     assert plan.paths == dict(sar=scene['sar'], dsm=scene['dsm'])
     img = read_tile(plan, plan_tiles(plan.grid.height, plan.grid.width, 64, 0)[0])
     assert np.isnan(img[:3]).all() and np.isfinite(img[3:]).any()
 
 
 def test_errors_before_any_compute(scene, tmp_path):
+    with pytest.raises(TypeError, match='ModalitySet'):
+        plan_scene(scene, SPECS)  # specs, not the run's set
     with pytest.raises(UnknownModalityError, match='lidar'):
-        plan_scene(dict(rgb=scene['rgb'], lidar=scene['dsm']), SPECS)
+        plan_scene(dict(rgb=scene['rgb'], lidar=scene['dsm']), MSET)
     with pytest.raises(SceneInputError, match=r"'sar'.*1 channel"):
-        plan_scene(dict(rgb=scene['rgb'], sar=scene['rgb']), SPECS)  # 3 bands for sar
+        plan_scene(dict(rgb=scene['rgb'], sar=scene['rgb']), MSET)  # 3 bands for sar
     no_crs = _copy(scene['sar'], tmp_path / 'sar_nocrs.tif', crs=None)
     with pytest.raises(SceneInputError, match='no CRS'):
-        plan_scene(dict(rgb=scene['rgb'], sar=no_crs), SPECS)
+        plan_scene(dict(rgb=scene['rgb'], sar=no_crs), MSET)
     local = _copy(scene['sar'], tmp_path / 'sar_local.tif', crs=CRS.from_wkt(
         'LOCAL_CS["Arbitrary",UNIT["metre",1],AXIS["Easting",EAST],AXIS["Northing",NORTH]]'))
     with pytest.raises(SceneInputError, match='neither projected nor geographic'):
-        plan_scene(dict(rgb=scene['rgb'], sar=local), SPECS)
+        plan_scene(dict(rgb=scene['rgb'], sar=local), MSET)
     _, sar_t, _, _ = _grid(scene['sar'])
     far = _copy(scene['sar'], tmp_path / 'sar_far.tif',
                 transform=Affine.translation(5000.0, 0.0) @ sar_t)
     with pytest.raises(SceneInputError, match='do not overlap'):
-        plan_scene(dict(rgb=scene['rgb'], sar=far), SPECS)
+        plan_scene(dict(rgb=scene['rgb'], sar=far), MSET)
     with pytest.raises(SceneInputError, match='no input file'):
-        plan_scene(dict(rgb=None), SPECS)
+        plan_scene(dict(rgb=None), MSET)
     with pytest.raises(SceneInputError, match='not found'):
-        plan_scene(dict(rgb=str(tmp_path / 'nope.tif')), SPECS)
+        plan_scene(dict(rgb=str(tmp_path / 'nope.tif')), MSET)
 
 
 @pytest.mark.parametrize('height,width,size,overlap', [(160, 224, 64, 16), (100, 37, 64, 8),
@@ -226,7 +232,8 @@ def test_categorical_map_is_resampled_with_nearest(tmp_path):
         dict(name='dw', channels=1, kind='categorical', num_classes=9, norm=None),
     ]
     inputs = {k: paths[k] for k in ('s1', 's2', 'dem', 'dw')}
-    plan = plan_scene(inputs, specs, resolution=4.0)  # finer than every input: resampled
+    # 4 m is finer than every input: resampled
+    plan = plan_scene(inputs, ModalitySet.from_config(specs), resolution=4.0)
     img = read_tile(plan, plan_tiles(plan.grid.height, plan.grid.width, 64, 0)[0])
     dw = img[7][np.isfinite(img[7])]
     assert dw.size > 1000

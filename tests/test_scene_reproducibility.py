@@ -16,11 +16,11 @@ import pytest
 import rasterio
 import torch
 
-from incomplete_fusion.apis import infer_scene, init_model
-from incomplete_fusion.apis.batch import infer_scenes
-from incomplete_fusion.apis.distributed import assemble_windows
+from incomplete_fusion.apis import infer_scene, infer_scenes, init_model
+from incomplete_fusion.apis.scene import assemble_windows
 from incomplete_fusion.testing import make_scene
-from test_scene_inference import SEMANTIC_CONFIG, TINY_SEMANTIC, tiny_config
+from incomplete_fusion.testing.tiny import (SEMANTIC_CONFIG, tiny_scene_config,
+                                            tiny_scene_overrides)
 
 SUBSETS = {'all': ('rgb', 'sar', 'dsm'), 'sar_dsm': ('sar', 'dsm'), 'rgb_dsm': ('rgb', 'dsm'),
            'sar': ('sar', )}
@@ -47,24 +47,9 @@ def scenes(tmp_path_factory):
 
 
 def _model(tile: int, dims: int):
-    attn = dict(embed_dims=dims, num_heads=4)
-    ffn = dict(embed_dims=dims, feedforward_channels=2 * dims)
-    head = TINY_SEMANTIC['model.decode_head']
-    head = dict(head, in_channels=[dims] * 4, feat_channels=dims, out_channels=dims,
-                pixel_decoder=dict(
-                    encoder=dict(num_layers=1, layer_cfg=dict(self_attn_cfg=attn, ffn_cfg=ffn)),
-                    positional_encoding=dict(num_feats=dims // 2)),
-                positional_encoding=dict(num_feats=dims // 2),
-                transformer_decoder=dict(num_layers=1, layer_cfg=dict(
-                    self_attn_cfg=attn, cross_attn_cfg=attn, ffn_cfg=ffn)))
-    overrides = {
-        'model.backbone': dict(TINY_SEMANTIC['model.backbone'], img_size=(tile, tile),
-                               embed_dims=dims),
-        'model.neck': dict(TINY_SEMANTIC['model.neck'], in_channels=dims, out_channels=dims),
-        'model.decode_head': head,
-    }
     torch.manual_seed(0)
-    return init_model(tiny_config(SEMANTIC_CONFIG, overrides, scale=(tile, tile)), None)
+    return init_model(tiny_scene_config(SEMANTIC_CONFIG, tiny_scene_overrides(dims, tile),
+                                        scale=(tile, tile)), None)
 
 
 def _bytes(path) -> bytes:

@@ -9,17 +9,18 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
-from incomplete_fusion.apis.tile_stream import StreamStats, read_ahead
-from test_scene_inference import OVERLAP, TILE, _instances
+from incomplete_fusion.apis.scene.stream import StreamStats, read_ahead
+from incomplete_fusion.testing.tiny import OVERLAP, TILE
+from test_scene_inference import _instances
 
 
 class _Slow:
-    """A stand-in scene run whose ``load`` records how far reading got."""
+    """A stand-in scene run whose ``prepare`` records how far reading got."""
 
     def __init__(self):
         self.loaded = []
 
-    def load(self, tile):
+    def prepare(self, tile):
         self.loaded.append(tile)
         return tile
 
@@ -40,7 +41,7 @@ def test_read_ahead_is_bounded_and_ordered():
     assert [r[1] for r in rest] == list(range(1, 20)) and [r[2] for r in rest] == list(range(1, 20))
     assert 0.0 <= stats.wait_seconds
     # a failing read comes back as the exception, in its place
-    bad = type('Bad', (), {'load': lambda self, t: 1 / t})()
+    bad = type('Bad', (), {'prepare': lambda self, t: 1 / t})()
     out = list(read_ahead(((bad, t) for t in (1, 0, 2)), workers=1, depth=2))
     assert out[0][2] == 1.0 and isinstance(out[1][2], ZeroDivisionError) and out[2][2] == 0.5
 
@@ -50,9 +51,8 @@ def test_instance_polygons_as_geojson_or_geopackage(tmp_path, fmt):
     pyogrio = pytest.importorskip('pyogrio')
     import shapely.geometry
 
-    from incomplete_fusion.apis.merging import InstanceMerger
-    from incomplete_fusion.apis.scene import ScenePlan
-    from incomplete_fusion.apis.tiling import plan_tiles
+    from incomplete_fusion.apis.scene import SceneOptions, ScenePlan, plan_tiles
+    from incomplete_fusion.apis.scene.merge import InstanceMerger
     from incomplete_fusion.datasets.geo_io import RasterGrid
     from incomplete_fusion.modalities import ModalitySet
     crs = CRS.from_epsg(32632)
@@ -61,8 +61,9 @@ def test_instance_polygons_as_geojson_or_geopackage(tmp_path, fmt):
     left, right = plan_tiles(64, 112, TILE, OVERLAP)
     valid = np.ones((TILE, TILE), bool)
     out = tmp_path / 'ids.tif'
-    with InstanceMerger(None, plan, TILE, OVERLAP, out, score_thr=0.3,
-                        vector_format=fmt) as merger:
+    options = SceneOptions(tile_size=TILE, overlap=OVERLAP, score_thr=0.3, format='gtiff',
+                           vector_format=fmt)
+    with InstanceMerger(None, plan, options, out) as merger:
         merger.class_names = ['building']
         merger.add(left, _instances([(10, 30, 40, 60), (40, 50, 2, 8)], [0.9, 0.2]), valid)
         # two more buildings, owned by the right tile
@@ -91,7 +92,7 @@ def test_instance_polygons_as_geojson_or_geopackage(tmp_path, fmt):
 
 def test_geopackage_without_instances_has_an_empty_layer(tmp_path):
     pyogrio = pytest.importorskip('pyogrio')
-    from incomplete_fusion.apis.vectors import FeatureWriter
+    from incomplete_fusion.apis.scene.vectors import FeatureWriter
     with FeatureWriter(tmp_path / 'none.gpkg', CRS.from_epsg(32632), 'gpkg') as writer:
         pass
     info = pyogrio.read_info(str(tmp_path / 'none.gpkg'))

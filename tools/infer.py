@@ -21,11 +21,13 @@ coordinates. See docs/user_guides/3_inference.md.
 """
 import argparse
 import os
+import os.path as osp
 import re
 import sys
 
 from mmengine.config import DictAction
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
 _BANDS = re.compile(r'^(?P<path>.+):(?P<bands>\d+(?:,\d+)*)$')
 
@@ -104,9 +106,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if repo not in sys.path:
-        sys.path.insert(0, repo)
     from incomplete_fusion.apis import SceneInputError, infer_scene, init_model, plan_scene
     from incomplete_fusion.binding import modality_set_of
     from incomplete_fusion.modalities import UnknownModalityError
@@ -129,8 +128,8 @@ def main(argv=None):
         if unknown:
             raise UnknownModalityError(f'unknown modality name(s) {unknown}; the config '
                                        f'declares {list(mset.names)}')
-        plan = plan_scene(inputs, with_bands(mset, bands), None, args.reference,
-                          args.extent, args.resolution)
+        plan = plan_scene(inputs, with_bands(mset, bands), args.reference, args.extent,
+                          args.resolution)
     except (SceneInputError, UnknownModalityError, ValueError) as exc:
         raise SystemExit(f'error: {exc}') from exc
     model = init_model(cfg, args.checkpoint, device=args.device)

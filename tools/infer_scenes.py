@@ -16,15 +16,15 @@ on. Exit status 1 if any scene failed. See docs/user_guides/3_inference.md.
 """
 import argparse
 import os
+import os.path as osp
 import sys
 
 from mmengine.config import DictAction
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from incomplete_fusion.apis.batch import (infer_scenes, read_manifest,  # noqa: E402
-                                          scenes_from_pattern)
-from incomplete_fusion.apis.distributed import start_distributed  # noqa: E402
-from incomplete_fusion.apis.model import init_model  # noqa: E402
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
+from incomplete_fusion.apis import infer_scenes, init_model  # noqa: E402
+from incomplete_fusion.apis.scene import (read_manifest, scenes_from_pattern,  # noqa: E402
+                                          start_distributed)
 from incomplete_fusion.binding import modality_set_of  # noqa: E402
 from incomplete_fusion.utils.config import load_config  # noqa: E402
 

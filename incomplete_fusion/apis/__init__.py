@@ -1,21 +1,16 @@
-"""High-level entry points (Python API behind the tools)."""
-from .batch import SceneStatus, infer_scenes, read_manifest, scenes_from_pattern
-from .mosaic import write_vrt
-from .distributed import assemble_windows, row_windows, start_distributed
-from .geotiff import GeoTiffWriter, write_geotiff
-from .inference import SceneResult, infer_scene
-from .merging import INSTANCE_NODATA, SEMANTIC_NODATA
-from .model import default_tile_size, init_model, init_pretrain_model, model_task
-from .reconstruct import ReconstructionResult, reconstruct_modalities, write_reconstructions
-from .scene import SceneInputError, ScenePlan, plan_scene
-from .scene_pipeline import ScenePipeline, predict_tiles, read_tile
-from .tiling import Tile, plan_tiles
+"""Entry points: build a model, predict scenes, fill in missing modalities.
+
+The tiled-raster machinery behind :func:`infer_scene`/:func:`infer_scenes` is the
+:mod:`.scene` sub-package (plan, read, engine, merge, write, jobs).
+See docs/user_guides/3_inference.md.
+"""
+from .inference import infer_scene, infer_scenes
+from .model import init_model, init_pretrain_model
+from .reconstruct import reconstruct_modalities, write_reconstructions
+from .scene import SEMANTIC_NODATA  # noqa: F401 - also in .scene, where it belongs
+from .scene import SceneInputError, plan_scene
 
 __all__ = [
-    'init_model', 'infer_scene', 'predict_tiles', 'model_task', 'default_tile_size',
-    'SceneResult', 'SEMANTIC_NODATA', 'INSTANCE_NODATA', 'SceneInputError', 'ScenePlan', 'Tile',
-    'plan_scene', 'plan_tiles', 'read_tile', 'ReconstructionResult', 'init_pretrain_model',
-    'reconstruct_modalities', 'write_reconstructions', 'ScenePipeline', 'GeoTiffWriter',
-    'write_geotiff', 'infer_scenes', 'read_manifest', 'scenes_from_pattern', 'write_vrt',
-    'SceneStatus', 'start_distributed', 'row_windows', 'assemble_windows'
+    'init_model', 'init_pretrain_model', 'plan_scene', 'SceneInputError', 'infer_scene',
+    'infer_scenes', 'reconstruct_modalities', 'write_reconstructions'
 ]

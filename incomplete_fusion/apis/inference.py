@@ -1,86 +1,41 @@
-"""Georeferenced scene inference: GeoTIFFs of any size in, a GeoTIFF prediction out.
+"""Georeferenced scene inference: GeoTIFFs of any size in, GeoTIFF predictions out.
 
-``infer_scene`` plans the scene once from file headers (errors before any
-compute, see :mod:`.scene`; or takes a plan made earlier), then walks the
-reference grid tile by tile in row-major order (:mod:`.tiling`): each tile goes
-through the config's own test pipeline (:mod:`.scene_pipeline`: the training
-loader reads the tile's window, ``Pack*Inputs`` packs it), batches of tiles run
-through ``model.test_step`` (read ahead by a thread pool and batched by
-:mod:`.tile_stream`; :mod:`.scene_run` holds one scene's state), the predictions
-are merged into a strip of accumulators and every finished strip of rows is
-written (:mod:`.merging`).
-Memory is bounded by one strip of the scene's width, never the whole scene.
-
-Modules: :mod:`.model` (building), :mod:`.scene` (planning), :mod:`.tiling`,
-:mod:`.scene_pipeline` (reading and packing), :mod:`.merging` + :mod:`.blending`
-(merging), :mod:`.geotiff` (the one writer), this module (running).
+:func:`infer_scene` predicts one scene, :func:`infer_scenes` many (resumable,
+distributed over ranks, a VRT mosaic and ``report.json``); both run the one engine
+of :mod:`.scene` (:func:`~.scene.engine.run_scenes`) with one frozen
+:class:`~.scene.options.SceneOptions` and return :class:`~.scene.engine.SceneResult`\\ s.
+A scene's rasters do not depend on which of the two ran it, alone or among
+others, on how many ranks (unless ``mix_scenes``).
+See docs/user_guides/3_inference.md.
 """
-from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence, Tuple, Union
+import os
+from dataclasses import replace
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .scene import PathLike, ScenePlan, plan_scene
-from .scene_pipeline import model_modality_set
-from .scene_run import SceneRun
-from .tile_stream import run_stream
+from ..modalities import ModalitySet
+from .model import model_modality_set, model_task
+from .scene.distributed import barrier, gather, get_dist_info
+from .scene.engine import SceneJob, SceneResult, run_scenes
+from .scene.jobs import merge_windows, rank_jobs, write_report
+from .scene.options import SceneOptions
+from .scene.plan import PathLike, ScenePlan
+from .scene.vrt import write_vrt
 
-__all__ = ['infer_scene', 'SceneResult']
-
-
-@dataclass
-class SceneResult:
-    """What :func:`infer_scene` wrote and how the scene was processed."""
-
-    path: str
-    task: str
-    grid: object
-    reference_name: Optional[str]
-    missing: Tuple[str, ...]
-    num_tiles: int
-    num_tiles_run: int
-    seconds: float
-    model_seconds: float = 0.0  # of ``seconds``, spent in the model (test_step)
-    read_wait_seconds: float = 0.0  # of ``seconds``, the model waiting for tiles
-    geojson_path: Optional[str] = None
-    scores_path: Optional[str] = None
-    num_instances: int = 0
-    peak_buffer_bytes: int = 0
-    ignored: Tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def megapixels(self) -> float:
-        return self.grid.height * self.grid.width / 1e6
-
-
-def _scene_plan(model, inputs, modality_specs, active, reference, extent,
-                resolution) -> ScenePlan:
-    if isinstance(inputs, ScenePlan):
-        return inputs
-    mset = model_modality_set(model) if modality_specs is None else modality_specs
-    return plan_scene(inputs, mset, active, reference, extent, resolution)
+__all__ = ['infer_scene', 'infer_scenes']
 
 
 def infer_scene(model: torch.nn.Module,
                 inputs: Union[ScenePlan, Mapping[str, Optional[PathLike]]],
                 out_path: PathLike,
-                tile_size: Optional[int] = None,
-                overlap: Optional[int] = None,
-                reference=None,
-                extent: str = 'union',
-                resolution=None,
-                batch_size: int = 4,
-                score_thr: float = 0.5,
-                max_instance_overlap: float = 0.5,
-                geojson_path: Optional[PathLike] = None,
                 scores_path: Optional[PathLike] = None,
-                modality_specs: Optional[Sequence[dict]] = None,
+                geojson_path: Optional[PathLike] = None,
+                rows: Optional[Tuple[int, int]] = None,
+                modality_set: Optional[ModalitySet] = None,
                 active: Optional[Sequence[str]] = None,
                 progress: bool = True,
-                format: str = 'cog',
-                rows: Optional[Tuple[int, int]] = None,
-                workers: int = 1,
-                vector_format: str = 'geojson') -> SceneResult:
+                **options) -> SceneResult:
     """Predict a whole scene and write a georeferenced GeoTIFF.
 
     Args:
@@ -88,48 +43,82 @@ def infer_scene(model: torch.nn.Module,
             whose ``cfg`` declares ``modality_specs`` and has a test pipeline with
             ``LoadMultimodalImages``).
         inputs: modality name → GeoTIFF path (``None`` or absent = missing), or a
-            :class:`ScenePlan` from :func:`plan_scene` (then ``reference``,
-            ``extent``, ``resolution``, ``modality_specs`` and ``active`` are the
-            plan's). Files may differ in resolution, extent and CRS; nodata is missing.
+            :class:`ScenePlan` from :func:`~.scene.plan.plan_scene` (then the plan's
+            grid and modalities are used). Files may differ in resolution, extent and
+            CRS; nodata is missing.
         out_path: output GeoTIFF (semantic: uint8 classes; instance: uint32 ids).
-        tile_size: model input size; default the backbone's ``img_size``.
-            Must be a multiple of 32.
-        overlap: pixels shared by neighbouring tiles; default ``tile_size // 4``.
-        reference, extent, resolution: the output grid, see :func:`plan_scene`.
-        batch_size: at most this many tiles per forward pass, all from one tile row
-            (so the output does not depend on how the scene is run, see :mod:`.tile_stream`).
-        score_thr: instance mode: minimum score of a kept instance.
-        max_instance_overlap: instance mode: an instance whose mask is covered by
-            more than this fraction by already kept (higher-score or
-            earlier-tile) instances is dropped as a duplicate.
-        geojson_path: instance mode: polygons output; default ``out_path`` with
-            ``.geojson`` (``.gpkg`` for ``vector_format='gpkg'``).
         scores_path: semantic mode, optional: also write the blended per-class
             scores (float32, one band per class; one probability band for a
             single-logit binary head; NaN where no input).
-        modality_specs, active: override the model's declared / active modalities
-            (the set is bound to the model and the pipeline for this scene).
-        progress: show a tqdm bar of tiles done.
-        format: ``'cog'`` (Cloud-Optimized GeoTIFF, default) or ``'gtiff'`` (striped).
+        geojson_path: instance mode: polygons output; default ``out_path`` with
+            ``.geojson`` (``.gpkg`` for ``vector_format='gpkg'``).
         rows: semantic mode: only output rows ``[a, b)`` (multiples of 16, or ``b`` =
-            the grid height), written as a raster of that window; only the tiles
-            covering them run, and its pixels equal those rows of the whole-scene
-            output (one rank's share of a scene, see :mod:`.distributed`).
-        workers: threads reading tiles ahead of the model (0: read in this thread).
-        vector_format: instance mode: ``'geojson'`` or ``'gpkg'`` (GeoPackage layer).
+            the grid height), written as a raster of that window whose pixels equal
+            those rows of the whole-scene output (one rank's share of a scene).
+        modality_set, active: plan the files with this set (default: the model's) /
+            these active names; bound to the model and the pipeline for this scene.
+        progress: show a tqdm bar of tiles done.
+        options: fields of :class:`~.scene.options.SceneOptions` (``tile_size``,
+            ``overlap``, ``reference``, ``extent``, ``resolution``, ``batch_size``,
+            ``workers``, ``format``, ``vector_format``, ``score_thr``, ...).
 
     Raises:
-        SceneInputError / UnknownModalityError: bad inputs, before any compute.
+        SceneInputError / UnknownModalityError: bad inputs, before any compute; any
+        error of reading, the model or writing (no output is left).
     """
-    plan = _scene_plan(model, inputs, modality_specs, active, reference, extent, resolution)
-    run = SceneRun(model, plan, out_path, tile_size=tile_size, overlap=overlap,
-                   score_thr=score_thr, max_instance_overlap=max_instance_overlap,
-                   geojson_path=geojson_path, scores_path=scores_path, format=format, rows=rows,
-                   vector_format=vector_format)
-    errors = []
-    run_stream(model, ((run, t) for t in run.tiles), batch_size, workers,
-               on_close=lambda _, error: errors.append(error), progress=progress,
-               total=len(run.tiles))
-    if errors and errors[0] is not None:
-        raise errors[0]
-    return run.result()
+    modality_set = modality_set or model_modality_set(model)
+    if active is not None:
+        modality_set = modality_set.with_active(active)
+    name = os.path.splitext(os.path.basename(os.fspath(out_path)))[0]
+    job = SceneJob(name, inputs, out_path, scores_path, geojson_path, rows)
+    result, = run_scenes(model, [job], SceneOptions(**options), modality_set, progress,
+                         raise_errors=True)
+    return result
+
+
+def infer_scenes(model: torch.nn.Module, scenes: Dict[str, Dict[str, Optional[str]]],
+                 out_dir: str, *, resume: bool = True, scores: bool = False,
+                 mosaic: Optional[str] = 'mosaic.vrt', split: str = 'auto',
+                 progress: bool = False, **options) -> List[SceneResult]:
+    """Predict every scene into ``out_dir/<scene>.tif`` (+ ``<scene>_scores.tif``).
+
+    ``scenes``: name → {modality: path or None} (:func:`~.scene.jobs.read_manifest`,
+    :func:`~.scene.jobs.scenes_from_pattern`). A scene whose output exists is
+    skipped (``resume``); a failing scene is reported and the others go on.
+    Under ``torch.distributed`` the pending scenes are dealt to the ranks
+    (``split='scenes'``) or every scene is cut into row windows, one per rank
+    (``'windows'``, semantic models); ``'auto'``: windows when there are fewer
+    pending scenes than ranks. Rank 0 writes ``report.json`` and the ``mosaic`` and
+    returns every scene's result (other ranks: their own).
+    ``options``: fields of :class:`~.scene.options.SceneOptions`; ``mix_scenes=True``
+    lets a batch span tile rows and scenes (default: one tile row of one scene, which
+    makes the rasters byte-identical however scenes are run or split).
+    """
+    options = SceneOptions(**options)
+    rank, world = get_dist_info()
+    os.makedirs(out_dir, exist_ok=True)
+    if split == 'auto':
+        pending = [s for s in scenes
+                   if not (resume and os.path.exists(os.path.join(out_dir, f'{s}.tif')))]
+        split = 'windows' if world > 1 and len(pending) < world and \
+            model_task(model) == 'semantic' else 'scenes'
+    skipped, jobs = rank_jobs(scenes, out_dir, rank, world, split, resume, scores)
+    run_options = replace(options, format='gtiff') if split == 'windows' else options
+    mine = run_scenes(model, jobs, run_options, progress=progress)
+    gathered = gather(mine)
+    if rank == 0:
+        if split == 'windows':
+            finished = merge_windows(gathered, out_dir, scores, options.format)
+        else:
+            finished = [r for part in gathered for r in part]
+        by_name = {r.scene: r for r in skipped + finished}
+        results = [by_name[s] for s in scenes]
+        done = [r.path for r in results if r.status in ('done', 'skipped')]
+        if mosaic and done:
+            _, left_out = write_vrt(done, os.path.join(out_dir, mosaic))
+            for path in left_out:
+                print(f'mosaic: {path} left out (another CRS or pixel size)')
+        write_report(results, out_dir)
+    if world > 1:
+        barrier()
+    return results if rank == 0 else mine

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from ..binding import bind, modality_set_of
+from ..binding import bind, iter_consumers, modality_set_of
 from ..modalities import ModalitySet
 from ..utils.config import load_config
 
 __all__ = ['init_model', 'init_pretrain_model', 'model_task', 'default_tile_size',
-           'bind_model']
+           'bind_model', 'model_modality_set']
 
 
 def _config(config: Union[str, os.PathLike, Config], cfg_options: Optional[dict]) -> Config:
@@ -33,30 +33,39 @@ def _config(config: Union[str, os.PathLike, Config], cfg_options: Optional[dict]
 
 
 def bind_model(model: torch.nn.Module, cfg: Config,
-               modalities: Union[None, ModalitySet, Sequence[str]] = None) -> ModalitySet:
-    """Bind the config's set (``modalities``: another active subset, or a whole set)."""
-    if isinstance(modalities, ModalitySet):
-        mset = modalities
-    else:
-        mset = modality_set_of(cfg)
-        if modalities is not None:
-            mset = mset.with_active(modalities)
+               modality_set: Optional[ModalitySet] = None,
+               active: Optional[Sequence[str]] = None) -> ModalitySet:
+    """Bind ``modality_set`` (default: the config's) to ``model``, restricted to the
+    ``active`` names if given; returns the bound set."""
+    mset = modality_set_of(cfg) if modality_set is None else modality_set
+    if active is not None:
+        mset = mset.with_active(active)
     bind(mset, model)
     return mset
+
+
+def model_modality_set(model: torch.nn.Module) -> ModalitySet:
+    """The set bound to ``model``'s consumers, else the one of ``model.cfg``."""
+    for consumer in iter_consumers(model):
+        if consumer.is_bound:
+            return consumer.modality_set
+    return modality_set_of(model.cfg)
 
 
 def init_model(config: Union[str, os.PathLike, Config],
                checkpoint: Optional[str] = None,
                device: str = 'cpu',
                cfg_options: Optional[dict] = None,
-               modalities: Union[None, ModalitySet, Sequence[str]] = None) -> torch.nn.Module:
+               modality_set: Optional[ModalitySet] = None,
+               active: Optional[Sequence[str]] = None) -> torch.nn.Module:
     """Build an mmseg segmentor or mmdet detector from a config and load a checkpoint.
 
     The config is ``Config.fromfile`` + ``cfg_options`` (as ``tools/test.py``); the
     config's ``default_scope`` picks mmdet's ``init_detector`` or mmseg's
-    ``init_model``. The run's modalities (top-level ``modality_specs`` and
-    ``modalities``; ``modalities=`` overrides the active names) are bound to the
-    model. Returned in eval mode on ``device``, with the config as ``model.cfg``.
+    ``init_model``. The run's modalities (``modality_set``, default the config's
+    top-level ``modality_specs`` and ``modalities``; ``active`` overrides the active
+    names) are bound to the model. Returned in eval mode on ``device``, with the
+    config as ``model.cfg``.
     """
     cfg = _config(config, cfg_options)
     scope = cfg.get('default_scope', None)
@@ -74,7 +83,7 @@ def init_model(config: Union[str, os.PathLike, Config],
         meta = _dataset_metainfo(cfg)
         if meta:
             model.dataset_meta = meta
-    bind_model(model, cfg, modalities)
+    bind_model(model, cfg, modality_set, active)
     model.cfg = cfg
     return model.eval()
 
@@ -82,9 +91,10 @@ def init_model(config: Union[str, os.PathLike, Config],
 def init_pretrain_model(config: Union[str, os.PathLike, Config],
                         checkpoint: Optional[str] = None, device: str = 'cpu',
                         cfg_options: Optional[dict] = None,
-                        modalities: Union[None, ModalitySet, Sequence[str]] = None):
+                        modality_set: Optional[ModalitySet] = None,
+                        active: Optional[Sequence[str]] = None) -> torch.nn.Module:
     """Build the pretraining model (e.g. MultiMAE) of ``config``, load ``checkpoint``,
-    bind the run's modalities; eval mode, config as ``model.cfg``."""
+    bind the run's modalities (as :func:`init_model`); eval mode, config as ``model.cfg``."""
     from mmengine.registry import DefaultScope
     from mmengine.runner import load_checkpoint
 
@@ -97,7 +107,7 @@ def init_pretrain_model(config: Union[str, os.PathLike, Config],
         load_checkpoint(model, checkpoint, map_location='cpu')
     else:
         model.init_weights()
-    bind_model(model, cfg, modalities)
+    bind_model(model, cfg, modality_set, active)
     model.cfg = cfg
     return model.to(device).eval()
 

@@ -5,9 +5,10 @@ reads the fusion tokens, so a model pretrained on complete data can predict a
 sensor that is missing from a tile out of the ones that are there (the
 generative answer to a missing sensor). This module reads a tile (any subset of
 modality files, optionally onto a given grid/window; or an already normalised
-array) with the config's own ``LoadMultimodalImages`` (:mod:`.scene_pipeline`:
-the settings and normalisation of training), runs the model and writes each
-modality's reconstruction as a GeoTIFF on the input's grid plus a PNG panel.
+array) with the config's own ``LoadMultimodalImages`` (a
+:class:`~.scene.read.TileReader`: the settings and normalisation of training),
+runs the model and writes each modality's reconstruction as a GeoTIFF on the
+input's grid plus a PNG panel.
 
 Units: the model works in the normalised units of the loading transform; the
 values written are de-normalised with
@@ -29,11 +30,11 @@ import torch.nn.functional as F
 
 from ..datasets.normalization import denormalize, needs_tile_statistics, tile_statistics
 from ..modalities import ModalitySet, ModalitySpec
-from .geotiff import write_geotiff
-from .model import init_pretrain_model
-from .scene_pipeline import ScenePipeline, model_modality_set
+from .model import init_pretrain_model, model_modality_set
+from .scene.geotiff import write_geotiff
+from .scene.read import Chip, TileReader
 
-__all__ = ['ReconstructionResult', 'init_pretrain_model', 'load_tile', 'tile_reader',
+__all__ = ['ReconstructionResult', 'init_pretrain_model',
            'reconstruct_modalities', 'write_reconstructions', 'leave_one_out_errors']
 
 
@@ -63,52 +64,23 @@ class ReconstructionResult:
     tile_stats: Dict[str, Tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
 
 
-def tile_reader(model) -> ScenePipeline:
-    """The config's ``LoadMultimodalImages``, bound to the model's modalities."""
-    return ScenePipeline.loader_of(model.cfg, model_modality_set(model))
-
-
-def _raw_tile_stats(reader: ScenePipeline, paths: Mapping[str, str], loaded: dict
+def _raw_tile_stats(reader: TileReader, paths: Mapping[str, Optional[str]], chip: Chip
                     ) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
     """Statistics of the given per-tile z-scored modalities (for de-normalisation): their
-    raw values read by the same loader onto the loaded grid, without normalisation."""
+    raw values read by the same loader onto the chip's grid, without normalisation."""
     mset = reader.modality_set
-    names = [s.name for s in mset.specs if needs_tile_statistics(s.norm) and paths.get(s.name)
-             and s.name in mset.active and s.name not in loaded['missing_modalities']]
+    names = [s.name for s in mset.specs
+             if needs_tile_statistics(s.norm) and s.name in chip.given]
     if not names:
         return {}
     raw_set = ModalitySet(tuple(dataclasses.replace(s, norm=None) for s in mset.specs),
                           tuple(names))
-    raw = ScenePipeline([reader.loader], raw_set)
-    height, width = loaded['img_shape']
-    grid = dict(crs=loaded['crs'], transform=loaded['transform'], shape=(height, width))
-    img = raw.read(paths, grid=grid)['img']
+    raw = TileReader(raw_set, [reader.loader])
+    height, width = chip.results['img_shape']
+    grid = dict(crs=chip.crs, transform=chip.transform, shape=(height, width))
+    img = raw.read(paths, grid=grid).results['img']
     stats = {n: tile_statistics(img[..., raw_set.slices[n]], mset.spec(n).norm) for n in names}
     return {n: s for n, s in stats.items() if np.isfinite(s[0]).all()}
-
-
-def load_tile(paths: Mapping[str, Optional[str]], model, grid=None, window=None,
-              reader: Optional[ScenePipeline] = None) -> dict:
-    """Read the given modality files of one tile with the config's loading transform.
-
-    ``grid``/``window``: read onto this grid (or a window of it) instead of the
-    reference modality's, see ``LoadMultimodalImages``.
-    Returns ``dict(img=(C, H, W) float32, crs, transform, given, tile_stats)``.
-    """
-    reader = reader or tile_reader(model)
-    mset = reader.modality_set
-    unknown = [n for n in paths if n not in mset.names]
-    if unknown:
-        raise ValueError(f'unknown modality name(s) {unknown}; declared: {list(mset.names)}')
-    missing_files = [p for p in paths.values() if p and not osp.exists(p)]
-    if missing_files:
-        raise FileNotFoundError(f'input file(s) not found: {missing_files}')
-    paths = {n: p for n, p in paths.items() if p}
-    loaded = reader.read(paths, grid=grid, window=window)
-    given = tuple(n for n in mset.active if n in paths and n not in loaded['missing_modalities'])
-    return dict(img=np.ascontiguousarray(loaded['img'].transpose(2, 0, 1)),
-                crs=loaded['crs'], transform=loaded['transform'], given=given,
-                tile_stats=_raw_tile_stats(reader, paths, loaded))
 
 
 def _fit_to_patches(img: torch.Tensor, patch_size: int, size: Optional[Tuple[int, int]]
@@ -136,7 +108,7 @@ def reconstruct_modalities(model,
                            size: Optional[Tuple[int, int]] = None,
                            visible: Optional[Dict[str, torch.Tensor]] = None,
                            grid=None, window=None,
-                           reader: Optional[ScenePipeline] = None) -> ReconstructionResult:
+                           reader: Optional[TileReader] = None) -> ReconstructionResult:
     """Reconstruct every modality of one tile from the modalities that are there.
 
     Args:
@@ -147,13 +119,18 @@ def reconstruct_modalities(model,
             result back to the tile's grid; ``None`` runs at the tile's own size
             (NaN-padded to a multiple of the patch size).
         visible: optional token masks (B=1) passed to the backbone.
-        grid, window: read the files onto this grid / window of it (see :func:`load_tile`).
-        reader: the loader to read with (default :func:`tile_reader`).
+        grid, window: read the files onto this grid / window of it (see
+            :meth:`TileReader.read`).
+        reader: the loader to read with (default :meth:`TileReader.loader_of`).
     """
     mset = model_modality_set(model)
     specs = mset.specs
     if isinstance(tile, Mapping):
-        loaded = load_tile(tile, model, grid, window, reader)
+        reader = reader or TileReader.loader_of(model)
+        chip = reader.read(tile, grid=grid, window=window)
+        loaded = dict(img=np.ascontiguousarray(chip.img), crs=chip.crs,
+                      transform=chip.transform, given=chip.given,
+                      tile_stats=_raw_tile_stats(reader, tile, chip))
     else:
         img = np.asarray(tile, dtype=np.float32)
         if img.ndim != 3 or img.shape[0] != mset.total_channels:
@@ -207,7 +184,7 @@ def leave_one_out_errors(model, tiles: Sequence[Mapping[str, str]],
     sums = {s.name: dict(missing=0.0, given=0.0, zero=0.0) for s in specs}
     counts = {s.name: 0 for s in specs}
     class_hist = {s.name: np.zeros(s.num_classes) for s in specs if s.is_categorical}
-    reader = tile_reader(model)
+    reader = TileReader.loader_of(model)
     for paths in tiles:
         full = reconstruct_modalities(model, paths, size=size, reader=reader)
         for spec in specs:

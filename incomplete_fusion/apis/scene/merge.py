@@ -2,7 +2,7 @@
 
 * semantic (mmseg model): ``(num_classes + 1) × (tile_size + 16) × width``
   float32 accumulators of per-class scores weighted by a window that tapers
-  smoothly in the overlaps (:mod:`.blending`); argmax when a row is final; uint8
+  smoothly in the overlaps (:mod:`.blend`); argmax when a row is final; uint8
   class raster, 255 where no input has data;
 * instance (mmdet model): a ``(tile_size + 16) × width`` uint32 id strip; an
   instance is kept by the tile whose core (tiles' cores partition the scene,
@@ -13,8 +13,8 @@
   :mod:`.vectors`).
   Id raster: 0 background, 1..N instances, 2**32-1 where no input has data.
 
-Every raster goes through :class:`~.geotiff.GeoTiffWriter` (``format``: COG or
-plain GeoTIFF; class rasters with the dataset's class names and colour table).
+Every raster goes through :class:`~.geotiff.GeoTiffWriter` (``options.format``:
+COG or plain GeoTIFF; class rasters with the dataset's class names and colour table).
 ``rows=(a, b)`` (semantic): only output rows ``[a, b)`` are written, to a raster of
 that window; given the tiles covering those rows, in the same order, its pixels
 equal those rows of the whole-scene output (distributed inference, :mod:`.distributed`).
@@ -27,10 +27,11 @@ import rasterio
 import rasterio.features
 import torch
 
-from .blending import RowBuffer, tile_weight
+from .blend import RowBuffer, tile_weight
 from .geotiff import STRIP_ROWS, GeoTiffWriter, class_colormap
-from .scene import ScenePlan
-from .tiling import Tile
+from .options import SceneOptions
+from .plan import ScenePlan
+from .tiles import Tile
 from .vectors import VECTOR_SUFFIX, FeatureWriter
 
 __all__ = ['SEMANTIC_NODATA', 'INSTANCE_NODATA', 'SemanticMerger', 'InstanceMerger']
@@ -50,16 +51,22 @@ def semantic_scores(model, samples) -> np.ndarray:
 
 
 class _Merger:
-    """Shared part: output raster, strip buffers, flushing finished rows."""
+    """Shared part: output raster, strip buffers, flushing finished rows.
+
+    ``options``: with ``tile_size`` and ``overlap`` resolved
+    (:meth:`~.options.SceneOptions.with_tile_size`).
+    """
 
     dtype = 'uint8'
     nodata = SEMANTIC_NODATA
 
-    def __init__(self, model, plan: ScenePlan, tile_size: int, overlap: int, out_path,
-                 format: str = 'gtiff', rows=None, first_row: int = 0):
-        self.model, self.plan = model, plan
-        self.tile_size, self.overlap = tile_size, overlap
-        self.format = format
+    def __init__(self, model, plan: ScenePlan, options: SceneOptions, out_path,
+                 rows=None, first_row: int = 0):
+        if options.tile_size is None or options.overlap is None:
+            raise ValueError('the merger needs options with tile_size and overlap resolved')
+        self.model, self.plan, self.options = model, plan, options
+        self.tile_size, self.overlap = options.tile_size, options.overlap
+        self.format = options.format
         self.geojson_path = None
         self.scores_path = None
         self.num_instances = 0
@@ -112,8 +119,8 @@ class _Merger:
 class SemanticMerger(_Merger):
     """Weighted sum of per-class scores (+ the weight sum) over a strip of rows."""
 
-    def __init__(self, *args, scores_path=None, **options):
-        super().__init__(*args, **options)
+    def __init__(self, *args, scores_path=None, **kwargs):
+        super().__init__(*args, **kwargs)
         self.requested_scores_path = os.fspath(scores_path) if scores_path else None
         self.scores_out: Optional[GeoTiffWriter] = None  # opened once the classes are known
         self.binary = False
@@ -192,17 +199,18 @@ class InstanceMerger(_Merger):
     dtype = 'uint32'
     nodata = INSTANCE_NODATA
 
-    def __init__(self, *args, score_thr: float = 0.5, geojson_path=None,
-                 max_overlap: float = 0.5, vector_format: str = 'geojson', **options):
-        super().__init__(*args, **options)
+    def __init__(self, *args, geojson_path=None, **kwargs):
+        super().__init__(*args, **kwargs)
         if self.rows != (0, self.plan.grid.height):
             raise ValueError('instance outputs cannot be split into row windows (instance ids '
                              'and duplicates are resolved over the whole scene)')
-        self.score_thr, self.max_overlap = score_thr, max_overlap
+        self.score_thr = self.options.score_thr
+        self.max_overlap = self.options.max_instance_overlap
         self.ids = self._buffer(1, np.uint32)
         root, _ = os.path.splitext(self.out.path)
+        vector_format = self.options.vector_format
         self.geojson_path = os.fspath(geojson_path) if geojson_path else \
-            root + VECTOR_SUFFIX.get(vector_format, '')
+            root + VECTOR_SUFFIX[vector_format]
         self.vectors = FeatureWriter(self.geojson_path, self.plan.grid.crs, vector_format)
 
     @property

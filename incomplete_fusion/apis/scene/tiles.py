@@ -7,7 +7,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
-from ..datasets.geo_io import RasterGrid
+from ...datasets.geo_io import RasterGrid
 
 Bounds = Tuple[float, float, float, float]  # left, bottom, right, top
 

@@ -4,10 +4,7 @@ Everything here runs on file headers (plus, for specs declaring ``units``, one
 decimated read per file: the value check), so a bad input (unknown modality,
 complex values, no CRS, wrong band count, values impossible for the declared units,
 footprints that do not overlap) is reported before a model is built or a single
-tile is read. Pixels are read later, one tile at a time, by the config's own test
-pipeline (:mod:`.scene_pipeline`): its
-``LoadMultimodalImages`` reads each tile window of the reference grid, so nodata,
-resampling, GDAL settings and normalisation are those of training and testing.
+tile is read. Pixels are read later, one tile at a time, by :mod:`.read`.
 
 Reference grid (the grid of the output raster), by default:
 
@@ -25,7 +22,7 @@ the model was trained at).
 """
 import os
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import rasterio
@@ -34,14 +31,14 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError, RasterioError
 from rasterio.warp import calculate_default_transform, transform_bounds
 
-from ..datasets.geo_io import ChannelCountError, RasterGrid, band_indexes, check_file_values
-from ..datasets.value_checks import ComplexRasterError, check_not_complex, check_spec_units
-from ..modalities import ModalitySet, ModalitySpec, SpecLike, UnknownModalityError
-from .tiling import Bounds, format_bounds, intersect_bounds, snapped_grid
+from ...datasets.geo_io import ChannelCountError, RasterGrid, band_indexes, check_file_values
+from ...datasets.value_checks import ComplexRasterError, check_not_complex, check_spec_units
+from ...modalities import ModalitySet, ModalitySpec, UnknownModalityError
+from .tiles import Bounds, format_bounds, intersect_bounds, snapped_grid
 
 PathLike = Union[str, os.PathLike]
 
-__all__ = ['SceneInputError', 'InputRaster', 'ScenePlan', 'plan_scene', 'as_modality_set']
+__all__ = ['SceneInputError', 'InputRaster', 'ScenePlan', 'plan_scene']
 
 
 class SceneInputError(ValueError):
@@ -163,18 +160,8 @@ def _grid_of_file(path: PathLike) -> RasterGrid:
     return grid
 
 
-def as_modality_set(modalities: Union[ModalitySet, Sequence[SpecLike]],
-                    active: Optional[Sequence[str]] = None) -> ModalitySet:
-    """A :class:`ModalitySet` as given, or from specs (+ active names, ``None`` = all);
-    ``active`` also restricts a given set."""
-    if isinstance(modalities, ModalitySet):
-        return modalities if active is None else modalities.with_active(active)
-    return ModalitySet.from_config(modalities, active)
-
-
 def plan_scene(inputs: Mapping[str, Optional[PathLike]],
-               modality_specs: Union[ModalitySet, Sequence[SpecLike]],
-               active: Optional[Sequence[str]] = None,
+               modality_set: ModalitySet,
                reference: Union[None, str, PathLike, RasterGrid] = None,
                extent: str = 'union',
                resolution: Union[None, float, Tuple[float, float]] = None,
@@ -184,10 +171,9 @@ def plan_scene(inputs: Mapping[str, Optional[PathLike]],
     Args:
         inputs: modality name → GeoTIFF path, or ``None`` for a missing modality.
             Declared modalities not listed are missing too.
-        modality_specs: the run's :class:`ModalitySet`, or the config's declared
-            modality specs.
-        active: the active subset (default: the set's, or all declared specs); files
-            of inactive modalities are ignored (listed in ``ScenePlan.ignored``).
+        modality_set: the run's declared and active modalities (e.g.
+            ``modality_set_of(cfg)``, or ``.with_active(names)``); files of inactive
+            modalities are ignored (listed in ``ScenePlan.ignored``).
         reference: ``None`` (finest input, see module docstring), a modality name,
             a raster path or a :class:`RasterGrid`.
         extent: ``'union'`` or ``'intersection'`` of the input footprints (only
@@ -206,7 +192,10 @@ def plan_scene(inputs: Mapping[str, Optional[PathLike]],
             pixel read of planning: a decimated read of each file, see
             :mod:`~incomplete_fusion.datasets.value_checks`).
     """
-    mset = as_modality_set(modality_specs, active)
+    if not isinstance(modality_set, ModalitySet):
+        raise TypeError('plan_scene takes a ModalitySet (e.g. ModalitySet.from_config(specs, '
+                        f'active)), got {type(modality_set).__name__}')
+    mset = modality_set
     declared = list(mset.names)
     unknown = [n for n in inputs if n not in declared]
     if unknown:
@@ -290,7 +279,8 @@ def _check_overlap(rasters: Mapping[str, InputRaster], footprints: Mapping[str, 
                    target: Bounds, what: str) -> None:
     disjoint = [n for n, b in footprints.items() if intersect_bounds(b, target) is None]
     if disjoint:
-        detail = '; '.join(f'{n} ({rasters[n].path}): {format_bounds(footprints[n])}' for n in disjoint)
+        detail = '; '.join(f'{n} ({rasters[n].path}): {format_bounds(footprints[n])}'
+                           for n in disjoint)
         raise SceneInputError(
             f'input footprint(s) do not overlap {what} {format_bounds(target)}: {detail} '
             '(wrong file or wrong CRS?)')

@@ -15,7 +15,7 @@
   blocking of the kernels, so its scores may differ in the last float32 bits;
   see docs/user_guides/3_inference.md#reproducibility.
 
-Predictions go back to each :class:`~.scene_run.SceneRun` in tile order; a run
+Predictions go back to each run (a :class:`~.engine.SceneRun`) in tile order; a run
 is entered at its first tile and closed (its outputs written) after its last.
 A scene whose tile cannot be read, or whose merging fails, is closed without
 output and reported through ``on_close``; the other scenes go on.
@@ -24,17 +24,37 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
+import torch
+from mmengine.dataset import pseudo_collate
 from tqdm import tqdm
 
-from .scene_pipeline import predict_tiles
-from .scene_run import SceneRun
-from .tiling import Tile
+from .read import TileReader
+from .tiles import Tile
 
-__all__ = ['StreamStats', 'read_ahead', 'run_stream']
+__all__ = ['StreamStats', 'read_ahead', 'run_stream', 'predict_tiles']
 
-Job = Tuple[SceneRun, Tile]
+# A run: ``tiles``, ``modality_set``, ``prepare(tile) -> (packed or None, valid)``,
+# ``add(tile, sample, valid)``, ``skip(tile)``, ``model_seconds``/``wait_seconds``
+# counters, and a context manager whose clean exit writes its outputs.
+Job = Tuple[Any, Tile]
+
+
+@torch.no_grad()
+def predict_tiles(model: torch.nn.Module, tiles, reader: Optional[TileReader] = None) -> list:
+    """Run the model on a batch of tiles through ``model.test_step``, as ``tools/test.py`` does.
+
+    ``tiles``: packed samples (:meth:`TileReader.pack`) or normalised (C, H, W)
+    arrays / a (B, C, H, W) array (NaN = missing), packed by ``reader`` (default:
+    the model config's, :meth:`TileReader.from_model`). Returns the model's data
+    samples: ``seg_logits``/``pred_sem_seg`` (mmseg), ``pred_instances`` (mmdet).
+    """
+    packed = [t for t in tiles if isinstance(t, dict)]
+    if len(packed) != len(tiles):
+        reader = reader or TileReader.from_model(model)
+        packed = [t if isinstance(t, dict) else reader.pack_array(t) for t in tiles]
+    return model.test_step(pseudo_collate(packed))
 
 
 @dataclass
@@ -58,29 +78,29 @@ class StreamStats:
         return self.tiles / self.seconds if self.seconds else 0.0
 
 
-def _load(run: SceneRun, tile: Tile):
+def _prepare(run, tile: Tile):
     try:
-        return run.load(tile)
+        return run.prepare(tile)
     except Exception as exc:  # noqa: BLE001 - reported for this scene only
         return exc
 
 
 def _waited(stats: StreamStats, run, seconds: float) -> None:
     stats.wait_seconds += seconds
-    if isinstance(run, SceneRun):
+    if hasattr(run, 'wait_seconds'):
         run.wait_seconds += seconds
 
 
 def read_ahead(jobs: Iterable[Job], workers: int = 1, depth: int = 8,
                stats: Optional[StreamStats] = None) -> Iterator[tuple]:
-    """``(run, tile, loaded)`` in the order of ``jobs``; ``loaded`` is ``run.load(tile)``
+    """``(run, tile, loaded)`` in the order of ``jobs``; ``loaded`` is ``run.prepare(tile)``
     or the exception it raised. At most ``depth`` tiles are read ahead; the time spent
     waiting for a tile is added to ``stats.wait_seconds``."""
     stats = stats if stats is not None else StreamStats()
     if workers <= 0:
         for run, tile in jobs:
             tic = time.perf_counter()
-            loaded = _load(run, tile)
+            loaded = _prepare(run, tile)
             _waited(stats, run, time.perf_counter() - tic)
             yield run, tile, loaded
         return
@@ -94,7 +114,7 @@ def read_ahead(jobs: Iterable[Job], workers: int = 1, depth: int = 8,
             return run, tile, loaded
 
         for run, tile in jobs:
-            queue.append((run, tile, pool.submit(_load, run, tile)))
+            queue.append((run, tile, pool.submit(_prepare, run, tile)))
             if len(queue) >= max(1, depth):
                 yield pop()
         while queue:
@@ -103,24 +123,25 @@ def read_ahead(jobs: Iterable[Job], workers: int = 1, depth: int = 8,
 
 def run_stream(model, jobs: Iterable[Job], batch_size: int = 4, workers: int = 1,
                depth: Optional[int] = None, mix_scenes: bool = False,
-               on_close: Optional[Callable[[SceneRun, Optional[BaseException]], None]] = None,
-               progress: bool = False, total: Optional[int] = None) -> StreamStats:
+               on_close: Optional[Callable[[Any, Optional[BaseException]], None]] = None,
+               progress: bool = False, stats: Optional[StreamStats] = None) -> StreamStats:
     """Predict every ``(run, tile)`` of ``jobs`` (each run's tiles in order, runs one
     after the other); ``on_close(run, error)`` after a run's outputs are written
     (``error=None``) or discarded. All runs must share one modality set (the model is
     bound to it). ``depth``: tiles read ahead (default ``2 * batch_size``).
     A batch holds tiles of one tile row of one run (``mix_scenes=True``: of any rows
-    and runs); the reader reads ahead across rows and runs either way."""
+    and runs); the reader reads ahead across rows and runs either way. Returns
+    ``stats`` (a new :class:`StreamStats` if not given), filled in."""
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    stats = StreamStats()
+    stats = StreamStats() if stats is None else stats
     depth = 2 * batch_size if depth is None else depth
     remaining, failed, pending = {}, set(), []
     modality_set = None
     tic = time.perf_counter()
-    bar = tqdm(total=total, desc='scene tiles', unit='tile', disable=not progress)
+    bar = tqdm(total=None, desc='scene tiles', unit='tile', disable=not progress)
 
-    def close(run: SceneRun, error: Optional[BaseException]) -> None:
+    def close(run, error: Optional[BaseException]) -> None:
         remaining.pop(run, None)
         if error is not None:
             failed.add(run)
@@ -138,6 +159,8 @@ def run_stream(model, jobs: Iterable[Job], batch_size: int = 4, workers: int = 1
                     raise ValueError('scenes batched together must share one modality set')
                 run.__enter__()
                 remaining[run] = len(run.tiles)
+                bar.total = (bar.total or 0) + len(run.tiles)
+                bar.refresh()
             yield run, tile
 
     def flush_batch() -> None:

@@ -8,19 +8,19 @@ scheduler (``srun ... --launcher slurm``); gloo on CPU, nccl on GPUs (each rank 
 * **windows** of one scene (semantic): the output rows are cut into
   ``world_size`` bands (multiples of 16 rows); each rank runs only the tiles
   covering its band and writes its own window raster
-  (:func:`~.inference.infer_scene` ``rows=``); rank 0 then streams the windows
+  (:attr:`~.engine.SceneJob.rows`); rank 0 then streams the windows
   into the scene's output through the one writer.
 
 Every output pixel gets the same tile contributions, summed in the same order,
 from the same model calls (a batch is a run of tiles of one tile row, see
-:mod:`.tile_stream`) as in one process, so the rasters are byte-identical to a
+:mod:`.stream`) as in one process, so the rasters are byte-identical to a
 single-process run with the same threads per process; with ``mix_scenes`` they
 agree up to float32 rounding only.
 """
 import json
 import os
 import subprocess
-from typing import List, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import rasterio
 import torch
@@ -29,7 +29,8 @@ from mmengine.dist import barrier, get_dist_info, init_dist
 
 from .geotiff import STRIP_ROWS, GeoTiffWriter
 
-__all__ = ['start_distributed', 'row_windows', 'assemble_windows', 'barrier', 'get_dist_info']
+__all__ = ['start_distributed', 'row_windows', 'assemble_windows', 'gather', 'barrier',
+           'get_dist_info']
 
 LAUNCHERS = ('none', 'pytorch', 'slurm')
 
@@ -114,3 +115,13 @@ def assemble_windows(parts: Sequence[Tuple[str, int]], out_path: str, height: in
                 if os.path.exists(f):
                     os.remove(f)
     return writer.path
+
+
+def gather(obj: Any) -> List[Any]:
+    """``obj`` of every rank, in rank order (``[obj]`` in a single process)."""
+    _, world = get_dist_info()
+    if world == 1:
+        return [obj]
+    gathered = [None] * world
+    torch_dist.all_gather_object(gathered, obj)
+    return gathered
