@@ -20,6 +20,7 @@ from incomplete_fusion.datasets.earthmiss import CITIES
 from incomplete_fusion.datasets.modality_paths import DataNotFoundError
 from incomplete_fusion.datasets.optical_sar import ReleasePairError
 from incomplete_fusion.testing import generate
+from incomplete_fusion.utils import load_config
 from optical_sar_tiny import PROTOCOL_METRICS, logged_test_metrics, subset_rows, \
     tiny_landcover_config
 from test_config_tiny import CONFIG_DIR, fresh_run, load_tool
@@ -111,6 +112,17 @@ def test_release_file_names_are_paired_per_folder(release, bound):
     with rasterio.open(paths['sar']) as src:
         nodata = src.read(1) == 0
     np.testing.assert_array_equal(np.isnan(sample['inputs'][3].numpy()), nodata)
+
+
+def test_cpu_preset_shrinks_the_model_and_keeps_the_release():
+    cfg = load_config(osp.join(CONFIG_DIR, 'mask2former_earthmiss.py'),
+                      presets=[osp.join(CONFIG_DIR, '..', 'demo', 'cpu_preset_earthmiss.py')])
+    assert (cfg.model.backbone.depth, cfg.model.backbone.img_size) == (6, (128, 128))
+    assert cfg.model.test_cfg == dict(mode='slide', crop_size=(128, 128), stride=(85, 85))
+    assert [cfg[k].dataset.split for k in ('train_dataloader', 'val_dataloader',
+                                           'test_dataloader')] == ['train', 'val', 'test']
+    assert all('LoadLabelCodes' in [s.type for s in cfg[k].dataset.pipeline]
+               for k in ('train_dataloader', 'val_dataloader', 'test_dataloader'))
 
 
 def test_a_missing_city_is_named(release, bound, tmp_path):

@@ -20,6 +20,7 @@ from incomplete_fusion.datasets.oemsar import OEM_SAR_CLASSES, region_of
 from incomplete_fusion.datasets.optical_sar import ReleasePairError
 from incomplete_fusion.datasets.value_checks import ValueRangeError, clear_cache
 from incomplete_fusion.testing import generate
+from incomplete_fusion.utils import load_config
 from optical_sar_tiny import PROTOCOL_METRICS, logged_test_metrics, subset_rows, \
     tiny_landcover_config
 from test_config_tiny import CONFIG_DIR, fresh_run, load_tool
@@ -105,6 +106,17 @@ def test_make_synthetic_data_writes_the_release_layout(tmp_path):
         for name in ('aachen_1', 'kyoto_1', 'nantes_1')]
     with rasterio.open(osp.join(tmp_path, 'r', 'train', 'sar_images', 'aachen_1.tif')) as src:
         assert (src.count, src.dtypes[0], src.crs is not None) == (1, 'uint8', True)
+
+
+def test_cpu_preset_shrinks_the_model_and_keeps_the_release():
+    cfg = load_config(osp.join(CONFIG_DIR, 'mask2former_oemsar.py'),
+                      presets=[osp.join(CONFIG_DIR, '..', 'demo', 'cpu_preset_oemsar.py')])
+    assert (cfg.model.backbone.depth, cfg.model.backbone.img_size) == (6, (128, 128))
+    assert cfg.model.test_cfg == dict(mode='slide', crop_size=(128, 128), stride=(85, 85))
+    assert cfg.model.decode_head.num_classes == 8 and cfg.modality_specs[1].nodata == 0
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        steps = [s.type for s in cfg[loader].dataset.pipeline]
+        assert 'LoadLabelCodes' in steps and cfg[loader].dataset.type == 'OEMSARDataset'
 
 
 def test_regions_never_straddle_train_and_validation(release, bound):
