@@ -239,3 +239,35 @@ def test_categorical_map_is_resampled_with_nearest(tmp_path):
     assert dw.size > 1000
     np.testing.assert_array_equal(dw, np.round(dw))  # nearest: no blended class values
     assert set(np.unique(dw)) <= set(range(9)) and len(np.unique(dw)) > 1
+
+
+def test_scene_options_are_checked_when_made():
+    from dataclasses import FrozenInstanceError
+
+    from incomplete_fusion.apis.scene import SceneOptions
+    with pytest.raises(ValueError, match='format'):
+        SceneOptions(format='png')
+    with pytest.raises(ValueError, match='multiple of 32'):
+        SceneOptions(tile_size=100)
+    with pytest.raises(ValueError, match='batch_size'):
+        SceneOptions(batch_size=0)
+    with pytest.raises(ValueError, match='vector format'):
+        SceneOptions(vector_format='shp')
+    options = SceneOptions(tile_size=64).with_tile_size(256)  # the model's default unused
+    assert (options.tile_size, options.overlap) == (64, 16)
+    default = SceneOptions(overlap=0).with_tile_size(256)
+    assert (default.tile_size, default.overlap) == (256, 0)
+    with pytest.raises(FrozenInstanceError):
+        options.format = 'gtiff'
+
+
+def test_tile_reader_rejects_unknown_names_and_missing_files(scene, tmp_path):
+    reader = TileReader(MSET)
+    with pytest.raises(ValueError, match='lidar'):
+        reader.read(dict(lidar=scene['dsm']))
+    with pytest.raises(FileNotFoundError, match='nope.tif'):
+        reader.read(dict(rgb=str(tmp_path / 'nope.tif')))
+    chip = reader.read(dict(rgb=scene['rgb'], sar=None))
+    assert chip.given == ('rgb', ) and chip.img.shape[0] == MSET.total_channels
+    assert chip.valid.shape == chip.img.shape[1:] and chip.valid.any()
+    assert np.isnan(chip.img[3:]).all()  # sar and dsm missing

@@ -3,19 +3,11 @@ rank's share of them, the windows merged back, and ``report.json``.
 
 Manifest: CSV (a ``scene`` column, one column per modality; an empty cell = a
 missing modality), JSON or YAML (a list of ``{"scene": name, modality: path}``
-objects, or ``{name: {modality: path}}``). Relative paths are relative to the
-manifest. Pattern: ``"data/{scene}/{modality}.tif"`` (any subset of the
-modality files may exist per scene).
-
-Each scene is planned once (:func:`~.plan.plan_scene`) by the rank that runs
-it; with ``split='windows'`` every rank plans it from the file headers (a few
-ms) and only rank 0 also reads the files for the value check (seconds for a
-large scene without overviews). A scene whose inputs are rejected (missing file,
-corrupt/not a raster, ...) or whose inference fails is reported and the others
-go on. A scene whose output
-exists is skipped (outputs appear only when complete, so an interrupted run
-resumes where it stopped). ``report.json`` lists per scene its status, the
-missing and ignored modalities and the error.
+objects, or ``{name: {modality: path}}``); relative paths are relative to the
+manifest. Pattern: ``"data/{scene}/{modality}.tif"``. A scene whose output exists
+is skipped (outputs appear only when complete, so a run resumes where it stopped);
+with ``split='windows'`` only rank 0 reads the files for the value check, the
+other ranks plan from the headers. See docs/user_guides/3_inference.md.
 """
 import csv
 import glob
