@@ -114,6 +114,21 @@ def test_release_file_names_are_paired_per_folder(release, bound):
     np.testing.assert_array_equal(np.isnan(sample['inputs'][3].numpy()), nodata)
 
 
+def test_png_copies_are_read_like_tiff(tmp_path, bound):
+    samples = {}
+    for ext in ('.tif', '.png'):
+        root = str(tmp_path / ext[1:])
+        generate('earthmiss', root, per_city=1, size=32, ext=ext)  # same seed: same tiles
+        data = dataset(root, bound)
+        assert data.get_data_info(0)['modality_paths']['sar'].endswith('_SAR' + ext)
+        samples[ext] = data[0]
+    for key in ('inputs', 'data_samples'):
+        tif, png = (samples[ext][key] for ext in ('.tif', '.png'))
+        if key == 'data_samples':
+            tif, png = tif.gt_sem_seg.data, png.gt_sem_seg.data
+        np.testing.assert_array_equal(tif.numpy(), png.numpy())  # same values, NaN included
+
+
 def test_cpu_preset_shrinks_the_model_and_keeps_the_release():
     cfg = load_config(osp.join(CONFIG_DIR, 'mask2former_earthmiss.py'),
                       presets=[osp.join(CONFIG_DIR, '..', 'demo', 'cpu_preset_earthmiss.py')])
