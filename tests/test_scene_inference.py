@@ -231,6 +231,7 @@ def test_trained_checkpoint_through_the_cli(scene, dfc2023_root, tmp_path, monke
         t = src.transform
     assert len(plans) == 1  # planned once: validated before the model, then used
     assert result.reference_name == 'dsm' and result.missing == ('rgb', )
+    assert result.status == 'done' and result.inputs == dict(sar=files['sar'], dsm=files['dsm'])
     # union of sar and dsm = the dsm's origin; --resolution 1.0 halves the 208 px
     assert profile['transform'] == Affine(1.0, 0.0, t.c, 0.0, -1.0, t.f)
     assert pred.shape == (result.grid.height, result.grid.width) == (104, 104)

@@ -210,9 +210,13 @@ def run_scenes(model, jobs: Sequence[SceneJob], options: SceneOptions,
         for job, result in zip(jobs, results):
             tic = time.perf_counter()
             try:
-                plan = job.inputs if isinstance(job.inputs, ScenePlan) else plan_scene(
-                    job.inputs, modality_set, options.reference, options.extent,
-                    options.resolution, check_values=job.check_values)
+                if isinstance(job.inputs, ScenePlan):
+                    plan = job.inputs
+                    result.inputs = dict(plan.paths)
+                else:
+                    plan = plan_scene(job.inputs, modality_set, options.reference,
+                                      options.extent, options.resolution,
+                                      check_values=job.check_values)
                 result.grid, result.reference_name = plan.grid, plan.reference_name
                 result.missing, result.ignored = plan.missing, plan.ignored
                 rows = _rows_of(job, plan.grid.height)
