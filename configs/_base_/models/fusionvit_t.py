@@ -1,4 +1,4 @@
-# FusionViT-T, declared once (DESIGN.md §5): the ViT-T scale, the paper's dense taps
+# FusionViT-T, declared once (docs/advanced_guides/backbone.md): the ViT-T scale, the dense taps
 # and training-time PatchDropout. The model layers and configs that build a backbone
 # of this scale merge these variables into their backbone dict with mmengine's base
 # variables, e.g. `backbone=dict(**_base_.fusionvit_t, modality_specs=..., img_size=...)`;

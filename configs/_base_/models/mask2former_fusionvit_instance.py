@@ -1,6 +1,6 @@
 # Model layer: stock mmdet Mask2Former with a FusionViT-T backbone + pyramid neck.
 # A diff over the stock config (which is a full config, so the layers above this
-# one chain on it: models -> schedules -> datasets -> task root; see docs/configs.md).
+# one chain on it: models -> schedules -> datasets -> task root; see docs/user_guides/1_config.md).
 # The backbone's `modality_specs` is set by the dataset layer, which declares them.
 _base_ = ['mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py', './fusionvit_t.py']
 

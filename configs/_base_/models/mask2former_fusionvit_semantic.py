@@ -1,6 +1,6 @@
 # Model layer: stock mmseg Mask2Former with a FusionViT-T backbone + pyramid neck.
 # A diff over the stock config (a full config, so the layers above chain on it:
-# models -> schedules -> datasets -> task root; see docs/configs.md). The
+# models -> schedules -> datasets -> task root; see docs/user_guides/1_config.md). The
 # backbone's `modality_specs` is set by the dataset layer, which declares them.
 _base_ = ['mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py', './fusionvit_t.py']
 
