@@ -1,23 +1,12 @@
 """Fill in missing modalities with a pretrained MultiMAE model.
 
-Every modality decoder of :class:`~incomplete_fusion.models.selfsup.MultiMAE`
-reads the fusion tokens, so a model pretrained on complete data can predict a
-sensor that is missing from a tile out of the ones that are there (the
-generative answer to a missing sensor). This module reads a tile (any subset of
-modality files, optionally onto a given grid/window; or an already normalised
-array) with the config's own ``LoadMultimodalImages`` (a
-:class:`~.scene.read.TileReader`: the settings and normalisation of training),
-runs the model and writes each modality's reconstruction as a GeoTIFF on the
-input's grid plus a PNG panel.
-
-Units: the model works in the normalised units of the loading transform; the
-values written are de-normalised with
-:func:`~incomplete_fusion.datasets.normalization.denormalize` (clipping is not
-undone). Per-tile z-scores (DSM/DEM) are inverted with the statistics of the
-input tile when that modality was given; for a modality that was missing there is
-nothing to invert with, and its GeoTIFF stays in tile z-score units (tagged
-``units=tile_zscore``). Categorical modalities are written as class indices
-(uint8, argmax).
+A tile (modality files, optionally onto a grid window, read by the config's own
+``LoadMultimodalImages`` through a :class:`~.scene.read.TileReader`; or a normalised
+array) goes through the model, and every modality's reconstruction is written as a
+GeoTIFF on the input's grid, plus a PNG panel. Values are de-normalised to file units
+where the normalisation can be inverted (a missing per-tile z-scored modality stays
+in tile z-score units, tagged ``units=tile_zscore``); categorical modalities are
+class indices. See docs/advanced_guides/pretraining.md.
 """
 import dataclasses
 import os

@@ -1,21 +1,12 @@
-"""Distributed scene inference over ``torch.distributed`` (through mmengine).
+"""Ranks under ``torch.distributed`` (through mmengine) and row windows of a scene.
 
-Launch: ``torchrun`` (``tools/dist_infer.sh``, ``--launcher pytorch``) or a cluster
-scheduler (``srun ... --launcher slurm``); gloo on CPU, nccl on GPUs (each rank on
-``cuda:LOCAL_RANK``). Work is split two ways:
-
-* **scenes**: scene ``i`` of the pending ones goes to rank ``i % world_size``;
-* **windows** of one scene (semantic): the output rows are cut into
-  ``world_size`` bands (multiples of 16 rows); each rank runs only the tiles
-  covering its band and writes its own window raster
-  (:attr:`~.engine.SceneJob.rows`); rank 0 then streams the windows
-  into the scene's output through the one writer.
-
-Every output pixel gets the same tile contributions, summed in the same order,
-from the same model calls (a batch is a run of tiles of one tile row, see
-:mod:`.stream`) as in one process, so the rasters are byte-identical to a
-single-process run with the same threads per process; with ``mix_scenes`` they
-agree up to float32 rounding only.
+:func:`start_distributed` joins the process group of torchrun or SLURM (gloo on CPU,
+nccl on GPUs, each rank on ``cuda:LOCAL_RANK``); :func:`row_windows` cuts a scene's
+output rows into one band per rank (multiples of 16) and :func:`assemble_windows`
+streams the ranks' window rasters into the scene's output. A window's pixels come
+from the same model calls as in one process (:mod:`.stream`), so the assembled
+raster is byte-identical to a one-process run with the same threads per process.
+See docs/user_guides/3_inference.md.
 """
 import json
 import os

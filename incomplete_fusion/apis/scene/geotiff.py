@@ -1,26 +1,12 @@
-"""The one GeoTIFF writer of every raster this package produces.
+"""The one GeoTIFF writer of every raster this package produces (:class:`GeoTiffWriter`).
 
-Scene predictions (class or instance-id rasters), blended scores and
-reconstructed modalities all go through :class:`GeoTiffWriter`. Rows are
-streamed into a deflate-compressed, striped GeoTIFF (``strip_rows`` rows per
-strip, so a scene written in blocks of that many rows writes every compressed
-strip exactly once; floating-point predictor and NaN nodata for floats; BigTIFF
-when the file may exceed 4 GB) next to the output, under a temporary name; on a
-successful close it becomes the output:
-
-* ``format='cog'``: a Cloud-Optimized GeoTIFF, made by GDAL's ``COG`` driver
-  from the striped file (512 px internal tiles, deflate, overviews down to one
-  tile, resampled with ``resampling``: mode for class rasters, nearest for ids,
-  average for floats), with a bounded GDAL cache (:data:`COG_CACHE_MB`), so
-  memory does not grow with the raster;
-* ``format='gtiff'``: the striped file itself (renamed).
-
-Either way an interrupted write leaves no output file (only finished rasters
-exist, which makes batch runs resumable). Class rasters carry a colour table
-(``colormap``), band descriptions, the class names as band tags
-(``CLASS_NAMES`` json, readable with rasterio's ``src.tags(1)``) and as GDAL
-category names + a thematic raster attribute table in the ``.aux.xml`` sidecar
-(QGIS shows them as the legend).
+Rows are streamed into a deflate-compressed, striped GeoTIFF under a temporary name
+(every strip written once; BigTIFF when needed); on a clean close it becomes the
+output as is (``format='gtiff'``) or converted by GDAL's COG driver with a bounded
+cache (``'cog'``); an interrupted write leaves no output. Class rasters carry a colour
+table, band descriptions and the class names (band tags, and GDAL category names with
+a raster attribute table in the ``.aux.xml`` sidecar).
+See docs/user_guides/3_inference.md.
 """
 import json
 import os

@@ -1,23 +1,12 @@
 """Merging tile predictions into scene outputs, one finished strip of rows at a time.
 
-* semantic (mmseg model): ``(num_classes + 1) × (tile_size + 16) × width``
-  float32 accumulators of per-class scores weighted by a window that tapers
-  smoothly in the overlaps (:mod:`.blend`); argmax when a row is final; uint8
-  class raster, 255 where no input has data;
-* instance (mmdet model): a ``(tile_size + 16) × width`` uint32 id strip; an
-  instance is kept by the tile whose core (tiles' cores partition the scene,
-  cut half-way through the overlaps) contains its mask centroid, painted where
-  no higher-priority instance already is (dropped as a duplicate when more
-  than ``max_overlap`` of it is taken), and its painted pixels are polygonised
-  at once into the GeoJSON or GeoPackage (map coordinates of the reference CRS;
-  :mod:`.vectors`).
-  Id raster: 0 background, 1..N instances, 2**32-1 where no input has data.
-
-Every raster goes through :class:`~.geotiff.GeoTiffWriter` (``options.format``:
-COG or plain GeoTIFF; class rasters with the dataset's class names and colour table).
-``rows=(a, b)`` (semantic): only output rows ``[a, b)`` are written, to a raster of
-that window; given the tiles covering those rows, in the same order, its pixels
-equal those rows of the whole-scene output (distributed inference, :mod:`.distributed`).
+Semantic: per-class scores weighted by a window tapering in the overlaps
+(:mod:`.blend`), argmax once a row is final; uint8 classes, 255 where no input has
+data. Instance: an instance is kept by the tile whose core holds its mask centroid,
+painted where no kept instance is (a duplicate when more than ``max_instance_overlap``
+of it is taken) and polygonised at once (:mod:`.vectors`); uint32 ids, 2**32-1 where
+no input has data. ``rows=(a, b)`` (semantic) writes only those rows, equal to those
+rows of the whole-scene output. See docs/user_guides/3_inference.md.
 """
 import os
 from typing import Optional

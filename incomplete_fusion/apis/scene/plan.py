@@ -1,24 +1,12 @@
-"""Planning a scene for sliding-window inference: inputs and the reference grid.
+"""Planning a scene: its inputs checked and its reference grid decided, from file headers.
 
-Everything here runs on file headers (plus, for specs declaring ``units``, one
-decimated read per file: the value check), so a bad input (unknown modality,
-complex values, no CRS, wrong band count, values impossible for the declared units,
-footprints that do not overlap) is reported before a model is built or a single
-tile is read. Pixels are read later, one tile at a time, by :mod:`.read`.
-
-Reference grid (the grid of the output raster), by default:
-
-* CRS, pixel size and pixel alignment of the **finest-resolution** input
-  (ties: declared modality order), so the sharpest sensor is never resampled;
-* extent = the **union** of all input footprints (transformed into that CRS and
-  snapped outwards to its pixels), so every place seen by at least one sensor
-  gets a prediction; pixels seen by none are written as nodata.
-
-``reference='<modality>'`` uses that input's grid exactly, ``reference=<path>``
-the grid of any raster, ``reference=RasterGrid(...)`` a given grid;
-``extent='intersection'`` keeps only the area seen by every input and
-``resolution=`` changes the pixel size (e.g. to the ground sampling distance
-the model was trained at).
+Everything here reads headers (plus, for specs declaring ``units``, one decimated
+read per file: the value check), so a bad input (unknown modality, complex values,
+no CRS, wrong band count, impossible values, footprints that do not overlap) is
+reported before a model is built or a tile is read. Default grid: the CRS, pixel
+size and alignment of the finest-resolution input over the union of the input
+footprints; ``reference``, ``extent`` and ``resolution`` change it (:func:`plan_scene`).
+See docs/user_guides/3_inference.md.
 """
 import os
 from dataclasses import dataclass, field

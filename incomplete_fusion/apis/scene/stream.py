@@ -1,24 +1,13 @@
 """A stream of scene tiles through the model: read ahead, batched by a fixed rule.
 
-* **Reading overlapped with compute**: tiles are read and packed by a pool of
-  ``workers`` threads (GDAL releases the GIL while reading), at most ``depth``
-  tiles ahead of the model (a bounded queue: memory stays flat), and come back
-  in order. ``workers=0`` reads in the calling thread.
-* **Batches** (``mix_scenes=False``, the default): consecutive tiles of one tile
-  row of one scene, at most ``batch_size`` of them. A batch's members are a
-  function of the scene and the row alone, so every way of running a scene
-  (alone or among others, any reader pool, any rank, any row window) makes the
-  same model calls on the same tensors: its rasters are byte-identical by
-  construction (same machine, torch build and threads per process).
-* ``mix_scenes=True``: batches fill up across tile rows and scenes (throughput
-  for many small scenes). A tile's batch-mates then change the shapes and
-  blocking of the kernels, so its scores may differ in the last float32 bits;
-  see docs/user_guides/3_inference.md#reproducibility.
-
-Predictions go back to each run (a :class:`~.engine.SceneRun`) in tile order; a run
-is entered at its first tile and closed (its outputs written) after its last.
-A scene whose tile cannot be read, or whose merging fails, is closed without
-output and reported through ``on_close``; the other scenes go on.
+Tiles are read and packed by ``workers`` threads, at most ``depth`` tiles ahead (a
+bounded queue), and come back in order. A batch is at most ``batch_size`` consecutive
+tiles of one tile row of one scene, a function of the scene and the row alone, so a
+scene's rasters are byte-identical however it is run (same machine, torch build and
+threads); ``mix_scenes=True`` fills batches across rows and scenes (equal up to float32
+rounding). Predictions go back to each run in tile order; a run whose tile cannot be
+read or merged is closed without output and reported through ``on_close``, the
+others go on. See docs/user_guides/3_inference.md#reproducibility.
 """
 import time
 from collections import deque
