@@ -16,8 +16,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 import incomplete_fusion  # noqa: E402,F401  (registers components, applies compat shims)
 from mmengine.config import DictAction  # noqa: E402
 
-from incomplete_fusion.apis.reconstruct import (init_pretrain_model,  # noqa: E402
-                                                reconstruct_modalities, write_reconstructions)
+from incomplete_fusion.apis import (init_pretrain_model, reconstruct_modalities,  # noqa: E402
+                                    write_reconstructions)
 
 
 def parse_inputs(items):
