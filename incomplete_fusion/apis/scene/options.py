@@ -3,9 +3,11 @@
 They travel unchanged from the entry points to the engine, the stream and the
 mergers. See docs/user_guides/3_inference.md.
 """
+import os
 from dataclasses import dataclass, replace
 from typing import Optional, Tuple, Union
 
+from ...datasets.geo_io import RasterGrid
 from .geotiff import FORMATS
 from .vectors import VECTOR_FORMATS
 
@@ -36,7 +38,7 @@ class SceneOptions:
             fraction by already kept instances is dropped as a duplicate.
     """
 
-    reference: object = None
+    reference: Union[None, str, os.PathLike, RasterGrid] = None
     extent: str = 'union'
     resolution: Union[None, float, Tuple[float, float]] = None
     tile_size: Optional[int] = None
