@@ -8,8 +8,8 @@ from typing import Dict
 
 from mmengine.config import Config
 
-from test_config_tiny import (CONFIG_DIR, SIZE, TINY_BACKBONE, TINY_NECK, pipeline_steps,
-                              tiny_head)
+from incomplete_fusion.testing.tiny import (CONFIG_DIR, SIZE, TINY_BACKBONE, TINY_NECK,
+                                            pipeline_steps, tiny_head)
 
 PROTOCOL_METRICS = ['mIoU', 'mFscore', 'aAcc', 'kappa']
 

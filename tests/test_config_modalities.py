@@ -19,7 +19,7 @@ from incomplete_fusion.datasets.transforms import LoadMultimodalImages
 from incomplete_fusion.engine.data_root import iter_dicts, rebase_data_root, stale_data_root
 from incomplete_fusion.modalities import ModalitySet, UnknownModalityError
 from incomplete_fusion.registry import MODELS
-from test_config_tiny import CONFIG_DIR, REPO
+from incomplete_fusion.testing.tiny import CONFIG_DIR, REPO
 
 MINE = sorted(p for p in glob.glob(osp.join(CONFIG_DIR, '*.py'))
               if osp.basename(p).startswith(('mask2former_', 'multivit_'))

@@ -13,10 +13,12 @@ from mmengine.optim import OptimWrapper
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from incomplete_fusion.apis import SEMANTIC_NODATA, infer_scene, init_model
+from incomplete_fusion.apis import infer_scene, init_model
+from incomplete_fusion.apis.scene import SEMANTIC_NODATA
+from incomplete_fusion.testing.tiny import (OVERLAP, SEMANTIC_CONFIG, TILE, TINY_SEMANTIC,
+                                            tiny_scene_config)
 from test_device_paths import DEVICES
-from test_scene_inference import (OVERLAP, SEMANTIC_CONFIG, TILE, TINY_SEMANTIC, scene,  # noqa
-                                  tiny_config)
+from test_scene_inference import scene  # noqa: F401 (fixture)
 
 
 def _batch(n=2, size=TILE):
@@ -34,7 +36,7 @@ def _batch(n=2, size=TILE):
 @pytest.mark.parametrize('device', DEVICES)
 def test_full_model_train_step_under_bf16_autocast(device):
     torch.manual_seed(0)
-    model = init_model(tiny_config(SEMANTIC_CONFIG, TINY_SEMANTIC), None, device=device).train()
+    model = init_model(tiny_scene_config(SEMANTIC_CONFIG, TINY_SEMANTIC), None, device=device).train()
     before = copy.deepcopy(model.backbone.patch_embeds['sar'].state_dict())
     wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
     with torch.autocast(device_type=device, dtype=torch.bfloat16):
@@ -49,7 +51,7 @@ def test_full_model_train_step_under_bf16_autocast(device):
 def test_scene_inference_on_device(scene, tmp_path, device):  # noqa: F811
     files, grid = scene
     torch.manual_seed(0)
-    model = init_model(tiny_config(SEMANTIC_CONFIG, TINY_SEMANTIC), None, device=device)
+    model = init_model(tiny_scene_config(SEMANTIC_CONFIG, TINY_SEMANTIC), None, device=device)
     out = tmp_path / f'pred_{device}.tif'
     infer_scene(model, files, out, tile_size=TILE, overlap=OVERLAP, reference=grid)
     with rasterio.open(out) as src:
@@ -58,7 +60,7 @@ def test_scene_inference_on_device(scene, tmp_path, device):  # noqa: F811
     valid = pred != SEMANTIC_NODATA
     assert valid.mean() > 0.5
     if device != 'cpu':
-        cpu = init_model(tiny_config(SEMANTIC_CONFIG, TINY_SEMANTIC), None, device='cpu')
+        cpu = init_model(tiny_scene_config(SEMANTIC_CONFIG, TINY_SEMANTIC), None, device='cpu')
         cpu.load_state_dict(model.state_dict())
         ref_path = tmp_path / 'pred_ref.tif'
         infer_scene(cpu, files, ref_path, tile_size=TILE, overlap=OVERLAP, reference=grid)

@@ -10,7 +10,7 @@ import sys
 import torch
 
 from incomplete_fusion.engine.hooks import draw_subset
-from test_config_tiny import REPO, load_tool, make_tiny_config, fresh_run
+from incomplete_fusion.testing.tiny import REPO, load_tool, make_tiny_config, fresh_run
 
 NAME = 'mask2former_dfc2023'
 

@@ -23,7 +23,7 @@ from incomplete_fusion.testing import generate
 from incomplete_fusion.utils import load_config
 from optical_sar_tiny import PROTOCOL_METRICS, logged_test_metrics, subset_rows, \
     tiny_landcover_config
-from test_config_tiny import CONFIG_DIR, fresh_run, load_tool
+from incomplete_fusion.testing.tiny import CONFIG_DIR, fresh_run, load_tool
 
 TILE = 64  # one slide window per tile: slide inference is covered by test_oemsar.py
 test_tool = load_tool('test')

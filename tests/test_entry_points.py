@@ -25,7 +25,7 @@ from mmengine.runner import Runner
 from entry_point_probe import read_records
 from incomplete_fusion.binding import ModalitiesNotBoundError
 from incomplete_fusion.evaluation import evaluate_subsets
-from test_config_tiny import REPO, fresh_run, make_tiny_config
+from incomplete_fusion.testing.tiny import REPO, fresh_run, make_tiny_config
 
 TESTS = osp.dirname(osp.abspath(__file__))
 KEYS = {'mmseg': 'mIoU', 'mmdet': 'coco/segm_mAP_50'}

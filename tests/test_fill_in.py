@@ -13,7 +13,7 @@ from torch import nn
 
 import incomplete_fusion  # noqa: F401  (registers components)
 from incomplete_fusion.registry import MODELS
-from test_config_tiny import fresh_run, make_tiny_config
+from incomplete_fusion.testing.tiny import fresh_run, make_tiny_config
 from test_pretrain_multimae import one_thread  # noqa: F401  (autouse: tiny models, one thread)
 
 SPECS = [
@@ -250,7 +250,7 @@ def test_config_root_is_the_wo_random_segmenter_with_the_multimae_generator():
     """One declaration for segmenter and generator; no random modality combination; the
     CPU preset's backbone keys reach the segmenter (the generator keeps its own)."""
     from mmengine.config import Config
-    from test_config_tiny import CONFIG_DIR, REPO
+    from incomplete_fusion.testing.tiny import CONFIG_DIR, REPO
     cfg = Config.fromfile(osp.join(CONFIG_DIR, 'mask2former_dfc2023_semantic_fillin.py'))
     wrapper_cfg = cfg.model.backbone
     assert wrapper_cfg.type == 'FillInBackbone' and 'generator_checkpoint' in wrapper_cfg

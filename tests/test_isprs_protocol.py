@@ -12,8 +12,8 @@ from mmengine.config import Config
 
 from incomplete_fusion.datasets.isprs_convert import convert_isprs
 from incomplete_fusion.testing.isprs import make_isprs
-from test_config_tiny import (CONFIG_DIR, SIZE, TINY_BACKBONE, TINY_NECK, fresh_run, load_tool,
-                              pipeline_steps, tiny_head)
+from incomplete_fusion.testing.tiny import (CONFIG_DIR, SIZE, TINY_BACKBONE, TINY_NECK,
+                                            fresh_run, load_tool, pipeline_steps, tiny_head)
 
 train_tool, protocol_tool = load_tool('train'), load_tool('isprs_protocol')
 F1 = ['F1.impervious_surface', 'F1.building', 'F1.low_vegetation', 'F1.tree', 'F1.car']

@@ -13,7 +13,7 @@ from incomplete_fusion.models.layers import LocalConv3d
 from incomplete_fusion.registry import MODELS
 # 4x4-pixel patches and FusionViT's test inputs (per-sample, patch and partial absence)
 from test_backbone import P, SPECS3, SPECS4, absent_pixels, make_inputs, with_missing
-from test_config_tiny import REPO, fresh_run, load_tool, make_tiny_config
+from incomplete_fusion.testing.tiny import REPO, fresh_run, load_tool, make_tiny_config
 
 CONFIGS = osp.join(REPO, 'configs', 'fusionvit')
 ROOT = osp.join(CONFIGS, 'perceiverio_dfc2023_semantic.py')

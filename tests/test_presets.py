@@ -4,7 +4,7 @@ import os.path as osp
 from mmengine.config import Config
 
 from incomplete_fusion.utils import load_config
-from test_config_tiny import load_tool
+from incomplete_fusion.testing.tiny import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs/fusionvit/mask2former_dfc2023_semantic.py')

@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from test_config_tiny import TINY_BACKBONE, load_tool, make_tiny_config
+from incomplete_fusion.testing.tiny import TINY_BACKBONE, load_tool, make_tiny_config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(REPO, 'configs', 'fusionvit')

@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from test_config_tiny import REPO, fresh_run, load_tool, make_tiny_config
+from incomplete_fusion.testing.tiny import REPO, fresh_run, load_tool, make_tiny_config
 
 train_tool = load_tool('train')
 # PatchDropout and point sampling draw in the main process; checkpoints at 2 and 4

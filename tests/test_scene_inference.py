@@ -24,7 +24,6 @@ from incomplete_fusion.testing.tiny import (INSTANCE_CONFIG, OVERLAP, REPO,  # n
                                             load_tool, tiny_config_file, tiny_scene_config)
 
 GRID_H, GRID_W = 160, 224
-tiny_config = tiny_scene_config  # the name other test modules import from here
 
 
 @pytest.fixture(scope='module')

@@ -224,7 +224,7 @@ class DistillProbe(Hook):
 
 
 def test_two_process_gloo_training_with_distillation(tmp_path, dfc2023_root, monkeypatch):
-    from test_config_tiny import make_tiny_config
+    from incomplete_fusion.testing.tiny import make_tiny_config
     from test_dist_train import dist_train
     path = make_tiny_config(NAME, dfc2023_root, str(tmp_path), max_iters=2, seed=1,
                             extra_hooks=[dict(type='DistillProbe', out_dir=str(tmp_path))])
@@ -251,7 +251,7 @@ def test_two_process_gloo_training_with_distillation(tmp_path, dfc2023_root, mon
 
 def test_instance_model_trains_with_feature_distillation(tmp_path, dfc2023_root):
     """mmdet side: SelfDistillMask2Former, one process, two iterations."""
-    from test_config_tiny import fresh_run, load_tool, make_tiny_config
+    from incomplete_fusion.testing.tiny import fresh_run, load_tool, make_tiny_config
     path = make_tiny_config('mask2former_dfc2023_distill', dfc2023_root, str(tmp_path),
                             max_iters=2, seed=1,
                             extra_hooks=[dict(type='DistillProbe', out_dir=str(tmp_path))])

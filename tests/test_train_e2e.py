@@ -18,7 +18,7 @@ from mmengine.model import is_model_wrapper
 
 from incomplete_fusion.modalities import channel_slices, nonempty_subsets
 from incomplete_fusion.registry import HOOKS
-from test_config_tiny import REPO, load_tool, make_tiny_config, fresh_run
+from incomplete_fusion.testing.tiny import REPO, load_tool, make_tiny_config, fresh_run
 
 train_tool, test_tool, subsets_tool = (load_tool(n) for n in ('train', 'test', 'eval_subsets'))
 

@@ -7,7 +7,6 @@ See docs/user_guides/3_inference.md.
 from .inference import infer_scene, infer_scenes
 from .model import init_model, init_pretrain_model
 from .reconstruct import reconstruct_modalities, write_reconstructions
-from .scene import SEMANTIC_NODATA  # noqa: F401 - also in .scene, where it belongs
 from .scene import SceneInputError, plan_scene
 
 __all__ = [
