@@ -4,7 +4,6 @@ import glob
 import json
 import os.path as osp
 import shutil
-import sys
 
 import numpy as np
 import pytest
@@ -21,7 +20,6 @@ from incomplete_fusion.testing import generate
 from test_config_tiny import SIZE, TINY_BACKBONE, TINY_NECK, load_tool, tiny_head
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO, 'tools'))
 EMPTY_TILES = (2, 5, 9)  # tiles of `strata_root` without buildings
 
 
@@ -117,7 +115,7 @@ def test_samples_follow_the_runs_active_modalities(dfc2023_root, dfc2023_modalit
 
 def test_config_root_wraps_the_train_set_and_takes_the_preset(dfc2023_root):
     from incomplete_fusion.utils import load_config
-    from experiment_utils import compose_config
+    from incomplete_fusion.experiments import compose_config
     root = osp.join(REPO, 'configs', 'fusionvit', 'mask2former_dfc2023_semantic_lowlabel.py')
     cfg = load_config(root)
     dataset = cfg.train_dataloader.dataset
@@ -171,7 +169,7 @@ def multimae_checkpoint(dfc2023_root, tmp_path_factory):
 
 
 def in_process(script: str, *args: str) -> None:
-    """experiment_utils.run_tool without a fresh interpreter (saves ~10 s of imports per
+    """experiments.tool_runs.run_tool without a fresh interpreter (saves ~10 s of imports per
     run on 2 cores); each run gets its own mmengine logger/visualizer."""
     from test_pretrain_train import fresh_run
     load_tool(osp.splitext(script)[0]).main([*args, '--cfg-options', *fresh_run()])
@@ -179,8 +177,8 @@ def in_process(script: str, *args: str) -> None:
 
 def test_study_two_fractions_two_inits(multimae_checkpoint, dfc2023_root, tmp_path,
                                        monkeypatch):
-    import experiment_utils
-    monkeypatch.setattr(experiment_utils, 'run_tool', in_process)
+    from incomplete_fusion.experiments import tool_runs
+    monkeypatch.setattr(tool_runs, 'run_tool', in_process)
     work_dir = tmp_path / 'study'
     study = load_tool('low_label_study')
     argv = ['--work-dir', str(work_dir), '--data-root', dfc2023_root,

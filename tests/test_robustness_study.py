@@ -7,19 +7,16 @@ import os
 import os.path as osp
 import shutil
 import subprocess
-import sys
 
 import pytest
 from mmengine.config import Config
 
-from incomplete_fusion.evaluation import SeedStatistics, Stat
-from incomplete_fusion.evaluation.seed_statistics import failure_weights
+from incomplete_fusion.experiments import Run, SeedStatistics, Stat, execute, failure_weights
 
 from test_config_tiny import TINY_BACKBONE, load_tool
 from test_low_label import in_process, tiny_preset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO, 'tools'))
 
 RGB, DSM, BOTH = ('rgb',), ('dsm',), ('rgb', 'dsm')
 
@@ -133,6 +130,25 @@ def test_markdown_csv_and_figure(tmp_path):
         assert open(paths[png], 'rb').read(4) == b'\x89PNG'
 
 
+def test_subset_table_csv_reads_back_and_bad_files_are_refused(tmp_path):
+    """The reader takes the modality columns from the subset labels, not by guessing
+    (a metric column of 0/1 values must stay a metric)."""
+    from incomplete_fusion.evaluation import SubsetTable
+    table = SubsetTable(('rgb', 'sar', 'dsm'))
+    for i, subset in enumerate([('rgb',), ('sar', 'dsm'), ('rgb', 'sar', 'dsm')]):
+        table.add(subset, {'flag': float(i % 2), 'IoU.building': 10.0 * i})
+    table.write_csv(str(tmp_path / 't.csv'))
+    back = SubsetTable.read_csv(str(tmp_path / 't.csv'))
+    assert back.modalities == ('rgb', 'sar', 'dsm') and back.columns == ['flag', 'IoU.building']
+    assert back.rows == table.rows
+    (tmp_path / 'bad.csv').write_text('subset,rgb,dsm,IoU\nRGB,0,1,3.0\n')
+    with pytest.raises(ValueError, match='marks'):
+        SubsetTable.read_csv(str(tmp_path / 'bad.csv'))
+    (tmp_path / 'other.csv').write_text('name,IoU\nRGB,3.0\n')
+    with pytest.raises(ValueError, match='not a subset table'):
+        SubsetTable.read_csv(str(tmp_path / 'other.csv'))
+
+
 def test_a_variant_without_its_config_names_the_file(tmp_path, monkeypatch):
     study = load_tool('robustness_study')
     monkeypatch.setitem(study.VARIANTS, 'PerceiverIO', 'perceiverio_not_written_yet.py')
@@ -178,8 +194,8 @@ def tiny_multimae_preset(path: str) -> str:
 @pytest.fixture
 def tiny_study(tmp_path, monkeypatch):
     """The study's main() with runs in-process and the tiny presets on 64-px tiles."""
-    import experiment_utils
-    monkeypatch.setattr(experiment_utils, 'run_tool', in_process)
+    from incomplete_fusion.experiments import tool_runs
+    monkeypatch.setattr(tool_runs, 'run_tool', in_process)
     study = load_tool('robustness_study')
     work_dir = tmp_path / 'study'
     argv = ['--work-dir', str(work_dir), '--iters', '1', '--pretrain-epochs', '1',
@@ -263,7 +279,8 @@ def test_dry_run_default_preset_and_variants(capsys, tmp_path):
     assert '16 val + 32 test' in plan and 'cpu_preset_400it_data0' in plan
     assert '[seed 0 FusionViT + local init] train: FusionViT depth 6, 128x128' in plan
     args = study.parse_args(['--seeds', '0', '--variants', 'FusionViT + local init'])
-    (run,) = study.plan(args, str(tmp_path / 'w'), str(tmp_path / 'data') + '/')
+    settings = study.settings_of(args)
+    (run,) = study.plan(settings, str(tmp_path / 'w'), str(tmp_path / 'data') + '/')
     assert osp.basename(run.out) == 'FusionViT_local_init'
     assert run.cfg.model.backbone.fusion_init == 'modality_mean'
     assert run.cfg.test_dataloader.dataset.ann_file == 'annotations/buildings_only_test.json'
@@ -294,7 +311,7 @@ def test_parallel_runs_wait_for_their_dependencies_and_failures_stay_local(tmp_p
     study = load_tool('robustness_study')
     finished, started = [], threading.Event()
 
-    class Step(study.Run):
+    class Step(Run):
         def execute(self):
             if self.variant == 'after base':
                 started.set()
@@ -312,7 +329,7 @@ def test_parallel_runs_wait_for_their_dependencies_and_failures_stay_local(tmp_p
     base, broken = step('base'), step('broken')
     runs = [base, broken, step('other'), step('after base', [base]),
             step('after broken', [broken])]
-    failed = study.execute(runs, 2, str(tmp_path))
+    failed = execute(runs, 2, str(tmp_path))
     assert sorted(finished) == ['seed 0 after base', 'seed 0 base', 'seed 0 other']
     assert failed == {'seed 0 broken': 'ValueError: boom',
                       'seed 0 after broken': "needs ['seed 0 broken'], which failed"}

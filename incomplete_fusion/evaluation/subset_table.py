@@ -62,6 +62,28 @@ class SubsetTable:
     rows: List[Tuple[Tuple[str, ...], Dict[str, float]]] = field(default_factory=list)
     metric_keys: Optional[List[str]] = None
 
+    @classmethod
+    def read_csv(cls, path: str) -> 'SubsetTable':
+        """The table of a CSV written by :meth:`write_csv`. Its modality columns are the
+        ones whose upper-case names make up the ``subset`` labels; the metrics follow."""
+        with open(path, newline='') as f:
+            header, *body = list(csv.reader(f)) or [[]]
+        if not header or header[0] != 'subset' or not body:
+            raise ValueError(f'{path} is not a subset table (header {header})')
+        names = sorted({name for row in body for name in row[0].split('+')})
+        n = len(names)
+        modalities = tuple(header[1:1 + n])
+        if sorted(m.upper() for m in modalities) != names:
+            raise ValueError(f'{path}: the subsets name {names} but the columns after '
+                             f'"subset" are {list(modalities)}')
+        table = cls(modalities, metric_keys=header[1 + n:])
+        for row in body:
+            subset = tuple(m for m, flag in zip(modalities, row[1:1 + n]) if flag == '1')
+            if subset_label(subset) != row[0]:
+                raise ValueError(f'{path}: row {row[0]!r} has the marks of {subset}')
+            table.rows.append((subset, dict(zip(header[1 + n:], map(float, row[1 + n:])))))
+        return table
+
     def add(self, subset: Sequence[str], metrics: Dict[str, object]) -> None:
         self.rows.append((tuple(subset), numeric_metrics(metrics)))
 

@@ -1,4 +1,4 @@
-"""How the robustness study runs its steps: one :class:`Run` per pretraining,
+"""How a study runs its steps: one :class:`Run` per pretraining,
 training or evaluation, executed ``jobs`` at a time with dependencies honoured.
 
 Each run writes its composed config once and refuses a changed one (budgets never
@@ -19,9 +19,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
-import experiment_utils as eu
+from ..evaluation.subset_table import SubsetTable
+from .compose import REPO, describe, write_config
+from .tool_runs import test_all_subsets, tool_output, train
 
 SPLITS = ('test', 'val')  # the table reports test; selections are made on val
 
@@ -30,6 +32,14 @@ def subset_csv(run_dir: str, split: str = 'test') -> str:
     """The per-subset table of a run on ``split``; in ``eval[_val]/`` so that the
     runner's config dump (into its work dir) leaves the composed config untouched."""
     return osp.join(run_dir, 'eval' if split == 'test' else f'eval_{split}', 'subset_eval.csv')
+
+
+def read_subset_csv(path: str, metric: str) -> Tuple[List[str], List[Tuple[tuple, float]]]:
+    """Modality names and ``[(subset, value of metric)]`` of a run's subset table."""
+    table = SubsetTable.read_csv(path)
+    if metric not in table.columns:
+        raise KeyError(f'{path} has no column {metric!r}; columns: {table.columns}')
+    return list(table.modalities), [(subset, values[metric]) for subset, values in table.rows]
 
 
 def config_digest(cfg, work_dir: str) -> str:
@@ -74,7 +84,7 @@ class Published:
         os.makedirs(osp.dirname(self.base), exist_ok=True)
         for split in SPLITS:
             shutil.copyfile(subset_csv(run_dir, split), f'{self.base}.{split}.csv')
-        commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=eu.REPO,
+        commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO,
                                 capture_output=True, text=True).stdout.strip()
         record = dict(self.settings, **facts, commit=commit or None,
                       finished=datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC'),
@@ -130,7 +140,7 @@ class Run:
                         f'{self.name}: {path} was written with other settings; reusing it '
                         f'would mix budgets. Use another --work-dir or remove {self.out}')
             return path
-        return eu.write_config(self.cfg, self.out, self.preset)
+        return write_config(self.cfg, self.out, self.preset)
 
     def commands(self) -> List[str]:
         config = self.config_path()
@@ -163,15 +173,15 @@ class Run:
             raise RuntimeError(f'{self.name} needs the checkpoints of {missing}, which are '
                                f'missing')
         if self.kind != 'eval' and not osp.exists(self.checkpoint):
-            checkpoint = eu.train(config, osp.join(self.out, 'train'))
+            checkpoint = train(config, osp.join(self.out, 'train'))
             if osp.abspath(checkpoint) != osp.abspath(self.checkpoint):
                 raise RuntimeError(f'{self.name}: training ended with {checkpoint}, expected '
                                    f'{self.checkpoint}')
         if self.kind != 'pretrain':
             for split in SPLITS:
-                eu.evaluate_subsets(config, self.checkpoint,
-                                    osp.dirname(subset_csv(self.out, split)),
-                                    self.eval_options.get(split, ()))
+                test_all_subsets(config, self.checkpoint,
+                                 osp.dirname(subset_csv(self.out, split)),
+                                 self.eval_options.get(split, ()))
         return True
 
     def publish(self, seconds: Optional[float], threads: Optional[int] = None) -> None:
@@ -179,7 +189,7 @@ class Run:
         results folder."""
         if self.published and self.kind != 'pretrain':
             self.published.write(self.out, variant=self.variant, seed=self.seed,
-                                 kind=self.kind, model=eu.describe(self.cfg),
+                                 kind=self.kind, model=describe(self.cfg),
                                  seconds=None if seconds is None else round(seconds, 1),
                                  threads=threads)
 
@@ -206,7 +216,7 @@ def execute(runs: List[Run], jobs: int, work_dir: str) -> Dict[str, str]:
                 os.makedirs(run.out, exist_ok=True)
                 log = osp.join(run.out, 'study.log')
                 print(f'{run.name}: {run.kind} (log: {log})', flush=True)
-                with eu.tool_output(log, env):
+                with tool_output(log, env):
                     ran = run.execute()
         except Exception as error:  # noqa: BLE001 - reported below, the others go on
             failed[run.name] = f'{type(error).__name__}: {error}'

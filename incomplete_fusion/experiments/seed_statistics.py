@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .subset_table import subset_label
+from ..evaluation.subset_table import subset_label
 
 Subset = Tuple[str, ...]
 FAILURE_PROBS = (0.1, 0.3)  # p of the expected-score-under-failure rows
@@ -219,7 +219,8 @@ class SeedStatistics:
             ax.barh(y + offset, [s.mean for s in stats], 0.4, xerr=err, capsize=3,
                     label=self.row_label(row))
         ax.set_yticks(y, self.variants, fontsize=10)
-        ax.legend(fontsize=9, loc='lower right')
+        ax.legend(fontsize=9, loc='upper center', bbox_to_anchor=(0.5, -0.06), ncol=2,
+                  frameon=False)
         ax.grid(axis='x', alpha=0.3)
         ax.set_title(title or f'mean ± std over {len(self.seeds)} seed(s)', fontsize=11)
         fig.tight_layout()
