@@ -31,9 +31,10 @@ from typing import Dict, List
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path[:0] = [REPO, osp.join(REPO, 'tools')]
+sys.path.insert(0, REPO)  # run from a checkout
 
-from experiment_utils import common_options, compose_config, make_dfc2023_data  # noqa: E402
+from incomplete_fusion.experiments import (common_options, compose_config,  # noqa: E402
+                                           make_dfc2023_data)
 
 VARIANTS = {
     'FusionViT': 'mask2former_dfc2023_semantic.py',

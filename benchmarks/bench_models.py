@@ -32,7 +32,7 @@ import tempfile
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path[:0] = [REPO, osp.join(REPO, 'tools')]
+sys.path.insert(0, REPO)  # run from a checkout
 
 DEFAULT_CONFIGS = [
     'configs/fusionvit/mask2former_dfc2023.py',
@@ -59,7 +59,7 @@ def measure(args) -> dict:
     from mmengine.registry import DATASETS, MODELS, init_default_scope
 
     import incomplete_fusion  # noqa: F401
-    from experiment_utils import compose_config
+    from incomplete_fusion.experiments import compose_config
     from incomplete_fusion.binding import bind, modality_set_of
     from incomplete_fusion.engine.data_root import rebase_data_root, stale_data_root
     from incomplete_fusion.modalities import nonempty_subsets

@@ -8,6 +8,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from incomplete_fusion.experiments import compose_config
 from incomplete_fusion.models.backbones import PerceiverIO
 from incomplete_fusion.models.layers import LocalConv3d
 from incomplete_fusion.registry import MODELS
@@ -169,7 +170,7 @@ def test_config_root_is_the_fusionvit_root_with_another_backbone():
 
 def test_cpu_preset_applies_unchanged():
     preset = osp.join(REPO, 'configs', 'demo', 'cpu_preset.py')
-    cfg = load_tool('experiment_utils').compose_config(ROOT, preset)
+    cfg = compose_config(ROOT, preset)
     model = MODELS.build(cfg.model.backbone)
     assert (model.depth, model.out_indices, len(model.blocks)) == (6, (1, 2, 4, 5), 6)
     with torch.no_grad():

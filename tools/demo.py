@@ -25,12 +25,11 @@ import os.path as osp
 import sys
 import time
 
-TOOLS = osp.dirname(osp.abspath(__file__))
-sys.path[:0] = [osp.dirname(TOOLS), TOOLS]  # run from a checkout
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
-from experiment_utils import (REPO, common_options, compose_config,  # noqa: E402
-                              evaluate_subsets, make_dfc2023_data, run_tool, train,
-                              write_config)
+from incomplete_fusion.experiments import (REPO, common_options, compose_config,  # noqa: E402
+                                           make_dfc2023_data, run_tool, test_all_subsets,
+                                           train, write_config)
 
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'fusionvit', 'mask2former_dfc2023_semantic.py')
 DEFAULT_PRESET = osp.join(REPO, 'configs', 'demo', 'cpu_preset.py')
@@ -85,7 +84,7 @@ def main(argv=None) -> None:
     cfg = compose_config(args.config, args.preset or None, options)
     config_path = write_config(cfg, work_dir, args.preset)
     checkpoint = train(config_path, osp.join(work_dir, 'train'))
-    evaluate_subsets(config_path, checkpoint, work_dir)
+    test_all_subsets(config_path, checkpoint, work_dir)
     draw_panel(config_path, checkpoint, osp.join(work_dir, 'qualitative.png'))
 
     from incomplete_fusion.testing import generate
