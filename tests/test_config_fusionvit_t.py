@@ -83,6 +83,5 @@ def record(names) -> None:
 if __name__ == '__main__':
     if sys.argv[1:2] != ['--record']:
         sys.exit('usage: python tests/test_config_fusionvit_t.py --record [CONFIG_NAME ...]')
-    sys.path.insert(0, REPO)
     import incomplete_fusion  # noqa: F401  (the configs' custom imports)
     record(sys.argv[2:])

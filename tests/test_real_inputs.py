@@ -2,7 +2,6 @@
 complex rasters. Generated rasters reproduce each case measured on real products;
 none of them may produce a prediction silently."""
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from incomplete_fusion.datasets.transforms import LoadMultimodalImages
 from incomplete_fusion.datasets.value_checks import ComplexRasterError, ValueRangeError
 from incomplete_fusion.modalities import UNITS, ModalitySet, ModalitySpec
 from incomplete_fusion.testing.rasters import write_tif
+from incomplete_fusion.testing.tiny import load_tool
 from incomplete_fusion.utils.config import load_config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -66,8 +66,7 @@ def test_db_sar_given_as_amplitude_stops_naming_file_band_range_and_fix(tmp_path
 
 
 def test_db_sar_through_tools_infer_stops_before_any_prediction(tmp_path):
-    sys.path.insert(0, REPO)
-    from tools import infer
+    infer = load_tool('infer')
     path, out = str(tmp_path / 'sar_db.tif'), str(tmp_path / 'pred.tif')
     write_tif(path, db_sar(), TRANSFORM)
     with pytest.raises(SystemExit) as err:
@@ -131,8 +130,7 @@ def test_four_band_file_with_band_selection(tmp_path):
 
 
 def test_band_selection_per_input_in_tools_infer(tmp_path):
-    sys.path.insert(0, REPO)
-    from tools import infer
+    infer = load_tool('infer')
     assert infer.parse_input('sar=/data/q.tif:4') == ('sar', '/data/q.tif', (4, ))
     assert infer.parse_input('s2=l2a.tif:2,3,4,8') == ('s2', 'l2a.tif', (2, 3, 4, 8))
     assert infer.parse_input('sar=plain.tif') == ('sar', 'plain.tif', None)
