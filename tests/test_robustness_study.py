@@ -273,16 +273,18 @@ def test_dry_run_default_preset_and_variants(capsys, tmp_path):
     study = load_tool('robustness_study')
     study.main(['--work-dir', str(tmp_path / 'w'), '--seeds', '0', '--dry-run',
                 '--results-dir', str(tmp_path / 'r'),
-                '--variants', 'FusionViT', 'FusionViT + local init'])
+                '--variants', 'FusionViT', 'FusionViT paper init'])
     plan = capsys.readouterr().out
     assert 'preset: ' + osp.join(REPO, 'configs', 'demo', 'cpu_preset.py') in plan
     assert '16 val + 32 test' in plan and 'cpu_preset_400it_data0' in plan
-    assert '[seed 0 FusionViT + local init] train: FusionViT depth 6, 128x128' in plan
-    args = study.parse_args(['--seeds', '0', '--variants', 'FusionViT + local init'])
+    assert '[seed 0 FusionViT paper init] train: FusionViT depth 6, 128x128' in plan
+    args = study.parse_args(['--seeds', '0', '--variants', 'FusionViT', 'FusionViT paper init'])
     settings = study.settings_of(args)
-    (run,) = study.plan(settings, str(tmp_path / 'w'), str(tmp_path / 'data') + '/')
-    assert osp.basename(run.out) == 'FusionViT_local_init'
-    assert run.cfg.model.backbone.fusion_init == 'modality_mean'
+    shipped, paper = study.plan(settings, str(tmp_path / 'w'), str(tmp_path / 'data') + '/')
+    assert osp.basename(paper.out) == 'FusionViT_paper_init'
+    assert shipped.cfg.model.backbone.fusion_init == 'modality_mean'
+    assert paper.cfg.model.backbone.fusion_init == 'learned'
+    run = paper
     assert run.cfg.test_dataloader.dataset.ann_file == 'annotations/buildings_only_test.json'
     assert run.cfg.val_dataloader.dataset.ann_file == 'annotations/buildings_only_val.json'
     assert not (tmp_path / 'w').exists()  # a dry run writes nothing

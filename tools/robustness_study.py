@@ -14,7 +14,7 @@ Every finished run is published to ``--results-dir`` (per-subset CSVs + a JSON
 record: config digest, data, wall time; commit them) and restored from there
 instead of trained again, so a study resumes on a fresh machine.
 
-Variants: FusionViT, FusionViT + local init (``fusion_init='modality_mean'``), its
+Variants: FusionViT, FusionViT paper init (``fusion_init='learned'``), its
 ablations (w/o mask, w/o random, w/o modality attn), MultiViT, PerceiverIO,
 self-distillation (trained), and fill-in: evaluation only,
 the ``w/o random`` (full-modality) checkpoint of the same seed with the fill-in

@@ -1,16 +1,10 @@
 # MultiViT baseline (paper): plain self-attention over all modality and fusion
 # tokens (no masked attention, no modality attention) and no random modality
 # combination during training. Otherwise identical to mask2former_dfc2023.py.
-# Recipe (docs/results.md, "Why the baselines collapsed, and the recipe"): without
-# modality attention the fusion tokens (the dense output) reach the input only
-# through self-attention, near-uniform at initialisation, so every fusion token
-# starts as the same global average and short runs settle on all-background.
-# fusion_init='modality_mean' starts each fusion token from the mean of the present
-# modality embeddings at its location: a local path at init, no extra parameters.
-# This is part of what the baseline is here; FusionViT keeps fusion_init='learned'.
+# Without modality attention the fusion tokens reach the input only through
+# self-attention; the inherited fusion_init='modality_mean' gives them a local path at
+# initialisation (docs/results.md, "Why the baselines collapsed, and the recipe").
 _base_ = ['./mask2former_dfc2023.py']
 
-model = dict(
-    backbone=dict(masked_attention=False, modality_attention=False,
-                  fusion_init='modality_mean'))
+model = dict(backbone=dict(masked_attention=False, modality_attention=False))
 custom_hooks = []

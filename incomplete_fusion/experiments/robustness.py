@@ -17,7 +17,7 @@ from .seed_statistics import SeedStatistics
 CONFIGS = osp.join(REPO, 'configs', 'fusionvit')
 VARIANTS = {
     'FusionViT': 'mask2former_dfc2023_semantic.py',
-    'FusionViT + local init': 'mask2former_dfc2023_semantic_local-init.py',
+    'FusionViT paper init': 'mask2former_dfc2023_semantic_paper-init.py',
     'w/o mask': 'mask2former_dfc2023_semantic_wo-mask.py',
     'w/o random': 'mask2former_dfc2023_semantic_wo-random.py',
     'w/o modality attn': 'mask2former_dfc2023_semantic_wo-modality-attn.py',

@@ -25,6 +25,9 @@ model = dict(
     backbone=dict(
         _delete_=True,
         **_base_.fusionvit_t,  # FusionViT-T: ./fusionvit_t.py
+        # fusion tokens start from the mean of the present modality embeddings at their
+        # location (the paper's: fusion_init='learned'; docs/results.md#decision-fusion_init)
+        fusion_init='modality_mean',
         modality_specs=None,  # set by the dataset layer
         img_size=image_size),
     neck=dict(type='FusionPyramidNeck', in_channels=_base_.vit_t.embed_dims,

@@ -18,6 +18,7 @@ model = dict(
         **_base_.vit_t,  # ViT-T: ./fusionvit_t.py
         modality_specs=None,  # set by the task root
         img_size=img_size,
+        fusion_init='modality_mean',  # as the supervised model layers
         patch_keep_ratio=1.0,  # the masking below replaces patch dropout
         drop_path_rate=0.0),
     mask_generator=dict(
