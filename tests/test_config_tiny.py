@@ -1,13 +1,7 @@
-"""The tiny training configs of :mod:`incomplete_fusion.testing.tiny` (64x64, depth 4, dims 32).
-
-The names below are re-exported for the test modules that import them from here;
-new code imports :mod:`incomplete_fusion.testing.tiny`.
-"""
+"""The tiny training configs of :mod:`incomplete_fusion.testing.tiny` (64x64, depth 4, dims 32)."""
 from mmengine.config import Config
 
-from incomplete_fusion.testing.tiny import (CONFIG_DIR, REPO, SIZE, TINY_BACKBONE,  # noqa: F401
-                                            TINY_NECK, fresh_run, load_tool, make_tiny_config,
-                                            pipeline_steps, tiny_head)
+from incomplete_fusion.testing.tiny import SIZE, make_tiny_config
 
 
 def test_tiny_config_is_the_shipped_config_with_smaller_sizes(tmp_path, dfc2023_root):

@@ -17,7 +17,7 @@ from incomplete_fusion.modalities import ModalitySet
 from incomplete_fusion.registry import DATASETS
 from incomplete_fusion.testing import generate
 
-from test_config_tiny import SIZE, TINY_BACKBONE, TINY_NECK, load_tool, tiny_head
+from incomplete_fusion.testing.tiny import SIZE, TINY_BACKBONE, TINY_NECK, load_tool, tiny_head
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 EMPTY_TILES = (2, 5, 9)  # tiles of `strata_root` without buildings

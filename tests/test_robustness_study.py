@@ -13,7 +13,7 @@ from mmengine.config import Config
 
 from incomplete_fusion.experiments import Run, SeedStatistics, Stat, execute, failure_weights
 
-from test_config_tiny import TINY_BACKBONE, load_tool
+from incomplete_fusion.testing.tiny import TINY_BACKBONE, load_tool
 from test_low_label import in_process, tiny_preset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

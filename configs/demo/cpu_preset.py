@@ -1,10 +1,9 @@
 # A *preset*, not a complete config: overrides that make any DFC2023 semantic
 # config (configs/fusionvit/mask2former_dfc2023_semantic.py and its MultiViT and
-# ablation variants) train in minutes on 2 CPU cores (the demo: 800 iterations,
-# about 0.65 s each).
-# tools/demo.py and tools/robustness_study.py merge it on top of a config and
-# write the result to <work_dir>/<config>_cpu_preset.py, which tools/train.py, tools/test.py
-# and tools/eval_subsets.py then run unchanged.
+# ablation variants) train in minutes on 2 CPU cores (timings: docs/results.md).
+# `tools/train.py CONFIG --preset configs/demo/cpu_preset.py` merges it on top of a
+# config; tools/demo.py and tools/robustness_study.py write the merged result to
+# <work_dir>/<config>_cpu_preset.py, which the stock tools then run unchanged.
 #
 # Same model family as the paper config: FusionViT + pyramid neck + Mask2Former
 # with random modality combinations. Smaller: 128x128 inputs, a 6-layer ViT-T,
@@ -57,6 +56,6 @@ val_dataloader = dict(num_workers=1, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(optimizer=dict(lr=3e-4))
-# about 0.65 s per iteration on an idle 2-core machine: ~9 minutes of training
+# the demo's budget; the robustness study sets its own (--iters)
 train_cfg = dict(max_iters=800, val_interval=800)
 default_hooks = dict(checkpoint=dict(interval=800), logger=dict(interval=50))
