@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..datasets.normalization import denormalize, needs_tile_statistics, tile_statistics
 from ..modalities import ModalitySet, ModalitySpec
+from .fill_baseline import pixel_errors, training_mean_fill
 from .model import init_pretrain_model, model_modality_set
 from .scene.geotiff import write_geotiff
 from .scene.read import Chip, TileReader
@@ -156,7 +157,9 @@ def reconstruct_modalities(model,
 
 
 def leave_one_out_errors(model, tiles: Sequence[Mapping[str, str]],
-                         size: Optional[Tuple[int, int]] = None) -> Dict[str, Dict[str, float]]:
+                         size: Optional[Tuple[int, int]] = None,
+                         train_tiles: Optional[Sequence[Mapping[str, str]]] = None
+                         ) -> Dict[str, Dict[str, float]]:
     """How well the model fills in each modality from the others, on complete tiles.
 
     For every tile and modality m: reconstruct m once without m's file ("missing")
@@ -165,15 +168,21 @@ def leave_one_out_errors(model, tiles: Sequence[Mapping[str, str]],
     modalities (and ``zero``, the error of predicting 0, i.e. the normalisation
     mean: the baseline a useful model beats), error rate of the argmax for
     categorical ones (``zero``: the error rate of the most frequent class).
+    With ``train_tiles`` (``{name: path}`` per training tile, of the held-out tiles'
+    size), also ``mean_fill``: the error of filling m with its per-pixel training
+    mean (categorical: most frequent class), :func:`.fill_baseline.training_mean_fill`;
+    the trivial fill a generator worth using beats.
 
-    Returns ``{name: dict(missing=..., given=..., zero=...)}``.
+    Returns ``{name: dict(missing=..., given=..., zero=...[, mean_fill=...])}``.
     """
     mset = model_modality_set(model)
     specs, slices = mset.specs, mset.slices
-    sums = {s.name: dict(missing=0.0, given=0.0, zero=0.0) for s in specs}
+    reader = TileReader.loader_of(model)
+    fill = None if train_tiles is None else training_mean_fill(model, train_tiles, reader)
+    keys = ('missing', 'given', 'zero') + (() if fill is None else ('mean_fill', ))
+    sums = {s.name: dict.fromkeys(keys, 0.0) for s in specs}
     counts = {s.name: 0 for s in specs}
     class_hist = {s.name: np.zeros(s.num_classes) for s in specs if s.is_categorical}
-    reader = TileReader.loader_of(model)
     for paths in tiles:
         full = reconstruct_modalities(model, paths, size=size, reader=reader)
         for spec in specs:
@@ -184,15 +193,20 @@ def leave_one_out_errors(model, tiles: Sequence[Mapping[str, str]],
             missing = reconstruct_modalities(
                 model, {n: p for n, p in paths.items() if n != spec.name}, size=size,
                 reader=reader)
-            target_v = target[:, valid]
+            target_v, categorical = target[:, valid], spec.is_categorical
             for key, result in (('missing', missing), ('given', full)):
                 rec = result.reconstructions[spec.name][:, valid]
-                if spec.is_categorical:
-                    error = (rec.argmax(axis=0) != target_v[0].round()).astype(np.float64)
-                else:
-                    error = np.abs(rec - target_v).mean(axis=0)
-                sums[spec.name][key] += float(error.sum())
-            if spec.is_categorical:
+                pred = rec.argmax(axis=0)[None] if categorical else rec
+                sums[spec.name][key] += float(pixel_errors(pred, target_v, categorical).sum())
+            if fill is not None:
+                if spec.name not in fill or fill[spec.name].shape[1:] != valid.shape:
+                    raise ValueError(
+                        f'no per-pixel training mean of {spec.name!r} for the held-out tile '
+                        f'{dict(paths)} of size {valid.shape}: the training tiles have no '
+                        f'{spec.name!r} data or another size')
+                sums[spec.name]['mean_fill'] += float(
+                    pixel_errors(fill[spec.name][:, valid], target_v, categorical).sum())
+            if categorical:
                 class_hist[spec.name] += np.bincount(target_v[0].round().astype(int),
                                                      minlength=spec.num_classes)
             else:
