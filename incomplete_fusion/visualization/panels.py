@@ -96,11 +96,23 @@ def subset_prediction_panel(model,
                       interpolation='nearest')
         _show_labels(axs[-2], row['gt'], row['instance'])
         _show_labels(axs[-1], row['pred'], row['instance'])
-        axs[0].set_ylabel(f"tile {row['index']}\n{'+'.join(row['subset'])}", fontsize=8)
-    for ax, title in zip(axes[0], names + ['ground truth', 'prediction']):
-        ax.set_title(title, fontsize=9)
+        axs[0].set_ylabel(_row_label(row, names), fontsize=12, rotation=0, ha='right',
+                          va='center')
+    for ax, title in zip(axes[0], [n.upper() for n in names] + ['ground truth', 'prediction']):
+        ax.set_title(title, fontsize=12)
     _save(fig, axes, out_file)
     return [dict(index=r['index'], subset=r['subset'], pred=r['pred']) for r in rows]
+
+
+def _row_label(row: dict, names: Sequence[str]) -> str:
+    """'tile 1: all three' for a tile's first row with every modality, else 'SAR only',
+    'RGB + DSM' (legible at a README's width)."""
+    subset = list(row['subset'])
+    if len(subset) == len(names):
+        count = {2: 'two', 3: 'three', 4: 'four'}.get(len(names), str(len(names)))
+        return f"tile {row['index'] + 1}: all {count}"
+    label = ' + '.join(n.upper() for n in subset)
+    return label + ' only' if len(subset) == 1 else label
 
 
 def reconstruction_panel(modality_specs: Sequence[SpecLike], inputs: np.ndarray,
