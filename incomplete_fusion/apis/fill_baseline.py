@@ -1,6 +1,6 @@
 """The trivial fill a generator has to beat: each pixel's mean over the training tiles.
 
-Fill-in-then-segment (issue #20) is only worth it if the MultiMAE's reconstruction of a
+Fill-in-then-segment is only worth it if the MultiMAE's reconstruction of a
 missing modality is better than filling the gap with what the training tiles hold at
 that pixel on average (categorical maps: the class they hold most often there). The
 fill is computed in the model's normalised units from tiles read exactly as the model
