@@ -3,9 +3,7 @@ import csv
 import glob
 import json
 import os.path as osp
-import shutil
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -154,20 +152,6 @@ def tiny_preset(path: str) -> str:
     return path
 
 
-@pytest.fixture(scope='module')
-def multimae_checkpoint(dfc2023_root, tmp_path_factory):
-    """A 1-iteration MultiMAE pretraining of configs/fusionvit/multimae_dfc2023.py."""
-    from test_pretrain_train import fresh_run, tiny_pretrain_config
-    tmp = tmp_path_factory.mktemp('multimae')
-    config = tiny_pretrain_config(str(tmp), 'multimae_dfc2023', dfc2023_root, epochs=1)
-    cfg = Config.fromfile(config)
-    cfg.train_dataloader.batch_size = 4  # 4 tiles: one iteration
-    cfg.dump(config)
-    work_dir = str(tmp / 'work')
-    load_tool('train').main([config, '--work-dir', work_dir, '--cfg-options', *fresh_run()])
-    return osp.join(work_dir, 'epoch_1.pth')
-
-
 def in_process(script: str, *args: str) -> None:
     """experiments.tool_runs.run_tool without a fresh interpreter (saves ~10 s of imports per
     run on 2 cores); each run gets its own mmengine logger/visualizer."""
@@ -175,34 +159,97 @@ def in_process(script: str, *args: str) -> None:
     load_tool(osp.splitext(script)[0]).main([*args, '--cfg-options', *fresh_run()])
 
 
-def test_study_two_fractions_two_inits(multimae_checkpoint, dfc2023_root, tmp_path,
-                                       monkeypatch):
+def tiny_study_args(tmp_path, *extra):
+    from test_robustness_study import tiny_multimae_preset
+    return ['--work-dir', str(tmp_path / 'study'), '--iters', '1', '--pretrain-epochs', '1',
+            '--preset', tiny_preset(str(tmp_path / 'tiny_preset.py')),
+            '--multimae-preset', tiny_multimae_preset(str(tmp_path / 'tiny_mae.py')),
+            '--num-train', '4', '--num-val', '2', '--num-test', '2', '--tile-size', '64',
+            '--results-dir', str(tmp_path / 'published'), '--seeds', '0',
+            '--fractions', '0.5', '1.0', *extra]
+
+
+def test_table_per_init_and_fraction_on_known_inputs(tmp_path):
+    """Per seed: the subsets, their mean and minimum; the table: mean ± std (ddof 1)."""
+    from incomplete_fusion.experiments import SeedStatistics
+    from incomplete_fusion.experiments.low_label import to_markdown, write_csv
+    rgb, dsm, both = ('rgb',), ('dsm',), ('rgb', 'dsm')
+    stats = SeedStatistics(('rgb', 'dsm'), {
+        'scratch 0.5': {0: {rgb: 10, dsm: 50, both: 60}, 1: {rgb: 20, dsm: 40, both: 70}},
+        'multimae 0.5': {0: {rgb: 5, dsm: 3, both: 7}, 1: {rgb: 1, dsm: 2, both: 9}}})
+    keys = [('scratch', 0.5), ('multimae', 0.5)]
+    write_csv(str(tmp_path / 't.csv'), stats, keys)
+    with open(tmp_path / 't.csv') as f:
+        rows = [[row[0], row[1], row[2]] + [float(v) for v in row[3:]]
+                for row in list(csv.reader(f))[1:]]
+    assert rows == [['scratch', '0.5', '0', 10, 50, 60, 40, 10],
+                    ['scratch', '0.5', '1', 20, 40, 70, pytest.approx(130 / 3), 20],
+                    ['multimae', '0.5', '0', 5, 3, 7, 5, 3],
+                    ['multimae', '0.5', '1', 1, 2, 9, 4, 1]]
+    lines = [line.split(' | ') for line in to_markdown(stats, keys).splitlines()]
+    assert lines[0][2:] == ['RGB', 'DSM', 'RGB+DSM', 'mean over subsets', 'worst subset |']
+    assert lines[2][1:] == ['0.5', '15.0 ± 7.1', '45.0 ± 7.1', '65.0 ± 7.1', '41.7 ± 2.4',
+                            '15.0 ± 7.1 |']
+    assert lines[3][1:] == ['0.5', '3.0 ± 2.8', '2.5 ± 0.7', '8.0 ± 1.4', '4.5 ± 0.7',
+                            '2.0 ± 1.4 |']
+
+
+def test_study_pretrains_per_seed_fine_tunes_publishes_and_restores(tmp_path, monkeypatch):
     from incomplete_fusion.experiments import tool_runs
     monkeypatch.setattr(tool_runs, 'run_tool', in_process)
-    work_dir = tmp_path / 'study'
     study = load_tool('low_label_study')
-    argv = ['--work-dir', str(work_dir), '--data-root', dfc2023_root,
-            '--pretrained', multimae_checkpoint, '--fractions', '0.5', '1.0',
-            '--preset', tiny_preset(str(tmp_path / 'tiny_preset.py')), '--iters', '1']
+    argv = tiny_study_args(tmp_path)
     study.main(argv)
+    work_dir = tmp_path / 'study'
     with open(work_dir / 'low_label.csv') as f:
         rows = list(csv.DictReader(f))
-    assert [(r['init'], float(r['fraction'])) for r in rows] == [
-        ('scratch', 0.5), ('scratch', 1.0), ('multimae', 0.5), ('multimae', 1.0)]
-    assert list(rows[0])[2:] == ['RGB', 'SAR', 'DSM', 'RGB+SAR', 'RGB+DSM', 'SAR+DSM',
-                                 'RGB+SAR+DSM', 'mean']
-    assert all(np.isfinite(float(v)) for r in rows for v in list(r.values())[2:])
+    assert [(r['init'], float(r['fraction']), r['seed']) for r in rows] == [
+        ('scratch', 0.5, '0'), ('scratch', 1.0, '0'), ('multimae', 0.5, '0'),
+        ('multimae', 1.0, '0')]
+    assert list(rows[0])[3:] == ['RGB', 'SAR', 'DSM', 'RGB+SAR', 'RGB+DSM', 'SAR+DSM',
+                                 'RGB+SAR+DSM', 'mean over subsets', 'worst subset']
     assert (work_dir / 'low_label.md').read_text().count('\n|') == 5
+    assert (work_dir / 'low_label_val.md').exists()
     assert (work_dir / 'low_label.png').read_bytes()[:4] == b'\x89PNG'
+    pretrained = str(work_dir / 'seed0' / 'multimae' / 'train' / 'epoch_1.pth')
     for init in ('scratch', 'multimae'):
         for fraction, kept in (('0.5', '2/4'), ('1', '4/4')):
-            run = work_dir / f'{init}_f{fraction}'
+            run = work_dir / 'seed0' / f'{init}_f{fraction}'
             log = ''.join(open(p).read() for p in glob.glob(str(run / 'train' / '*' / '*.log')))
             assert f'LabelledSubset: {kept} samples' in log
-            assert (multimae_checkpoint in log) == (init == 'multimae'), 'init_cfg not applied'
-            assert (run / 'subset_eval.csv').exists()
+            assert (pretrained in log) == (init == 'multimae'), 'init_cfg not applied'
+            cfg = Config.fromfile(glob.glob(str(run / '*.py'))[0])
+            keys = cfg.optim_wrapper.paramwise_cfg.custom_keys  # the fine-tuning recipe
+            assert keys.get('backbone', {}).get('lr_mult', 1.0) == (
+                0.1 if init == 'multimae' else 1.0)
+            assert cfg.test_dataloader.dataset.ann_file == 'annotations/buildings_only_test.json'
+            assert (tmp_path / 'published' / 'tiny_preset_1it_data0' / 'seed0' /
+                    f'{init}_f{fraction}.test.csv').exists()
     table = (work_dir / 'low_label.csv').read_text()
-    for run in glob.glob(str(work_dir / '*_f*')):  # finished runs are reused, not retrained
-        shutil.rmtree(osp.join(run, 'train'))
+    fresh = tmp_path / 'fresh'  # a fresh machine: everything restored, nothing trained
+    study.main([str(fresh) if a == str(work_dir) else a for a in argv])
+    assert (fresh / 'low_label.csv').read_text() == table
+    assert not glob.glob(str(fresh / 'seed0' / '*' / 'train'))
+
+
+def test_a_given_checkpoint_replaces_the_pretraining(dfc2023_root, tmp_path, capsys):
+    study = load_tool('low_label_study')
+    given = str(tmp_path / 'given.pth')
+    argv = ['--work-dir', str(tmp_path / 'w'), '--data-root', dfc2023_root, '--dry-run',
+            '--pretrained', given, '--results-dir', '']
     study.main(argv)
-    assert (work_dir / 'low_label.csv').read_text() == table
+    plan = capsys.readouterr().out
+    assert 'pretrain' not in plan and '[seed 1 multimae 0.25] train:' in plan
+    settings = study.settings_of(study.parse_args(argv))
+    from incomplete_fusion.experiments.low_label import check_pretrained, plan as make_plan
+    runs = make_plan(settings, str(tmp_path / 'w'), dfc2023_root)
+    assert len(runs) == 12 and not any(r.needs for r in runs)
+    assert {r.cfg.model.backbone.init_cfg.checkpoint for r in runs if 'multimae' in r.variant} \
+        == {given}
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        check_pretrained(given)
+    torch.save({'state_dict': {'head.weight': torch.zeros(1)}}, given)
+    with pytest.raises(ValueError, match='no backbone'):
+        check_pretrained(given)
+    with pytest.raises(SystemExit):
+        study.parse_args(['--fractions', '0'])

@@ -122,7 +122,8 @@ def test_checkpoint_loads_into_finetune_config_and_finetunes(pretrained, dfc2023
 
     from incomplete_fusion.registry import MODELS
     from incomplete_fusion.utils import load_config
-    for name in ('mask2former_dfc2023_finetune', 'mask2former_quadruplet_finetune'):
+    for name in ('mask2former_dfc2023_finetune', 'mask2former_quadruplet_finetune',
+                 'mask2former_dfc2023_semantic_finetune'):
         shipped = load_config(osp.join(CONFIGS, name + '.py'))
         assert shipped.model.backbone.init_cfg == dict(
             type='Pretrained', checkpoint=shipped.pretrained, prefix='backbone.')

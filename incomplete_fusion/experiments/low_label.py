@@ -1,51 +1,67 @@
-"""Low-label fine-tuning: learning curves per modality subset, MultiMAE vs scratch.
+"""Low-label fine-tuning: learning curves per modality subset, MultiMAE vs scratch,
+over training seeds.
 
-For each labelled fraction of the training tiles (a seeded, stratified
-:class:`~incomplete_fusion.datasets.label_subset.LabelledSubset`) and each
-initialisation (``scratch``; ``multimae``: the backbone of a MultiMAE checkpoint),
-a config (+ preset + overrides) is trained with ``tools/train.py`` and evaluated on
-every modality subset with ``tools/test.py --all-subsets``; only the initialisation
-and the fraction differ between runs. The command line: ``tools/low_label_study.py``;
-docs/results.md, "Low-label fine-tuning".
+For each training seed, labelled fraction of the training tiles (a stratified
+:class:`~incomplete_fusion.datasets.label_subset.LabelledSubset`; the same tiles for
+every seed and init) and initialisation, one training run, evaluated on every modality
+subset on the test tiles (the table) and the validation tiles (choices):
+
+- ``scratch``: ``config`` (the semantic FusionViT config) from a random init;
+- ``multimae``: ``finetune_config`` (the backbone and fusion tokens at 0.1x the learning
+  rate, the paper's recipe) from the backbone of a MultiMAE pretraining of the same
+  seed on the same data (or of a given checkpoint).
+
+The runs are the robustness study's :class:`Run` s: resumed, published to and restored
+from a results folder. The command line: ``tools/low_label_study.py``; docs/results.md,
+"Low-label fine-tuning".
 """
 import csv
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from ..evaluation.subset_table import subset_label
-from .compose import REPO, common_options, compose_config, write_config
+from .compose import REPO, common_options, compose_config
 from .data import make_dfc2023_data
-from .runs import read_subset_csv
-from .tool_runs import test_all_subsets, train
+from .multimae import MULTIMAE_PRESET, multimae_run
+from .robustness import TEST_SPLIT, VAL_SPLIT, data_settings, print_plan, study_id
+from .runs import Published, Run, config_digest, execute, read_subset_csv, subset_csv
+from .seed_statistics import SeedStatistics
 
 INITS = ('scratch', 'multimae')
-DEFAULT_CONFIG = osp.join(REPO, 'configs', 'fusionvit', 'mask2former_dfc2023_semantic.py')
-Row = Tuple[str, float, Dict[str, float]]  # init, fraction, subset label -> value
+CONFIGS = osp.join(REPO, 'configs', 'fusionvit')
+DEFAULT_CONFIG = osp.join(CONFIGS, 'mask2former_dfc2023_semantic.py')
+FINETUNE_CONFIG = osp.join(CONFIGS, 'mask2former_dfc2023_semantic_finetune.py')
 
 
 @dataclass
 class LowLabelSettings:
-    """What the low-label study trains (one seed) and on which data."""
+    """What the low-label study trains and on which data (the defaults: the CPU study)."""
 
-    config: str = DEFAULT_CONFIG
+    config: str = DEFAULT_CONFIG  # scratch
+    finetune_config: str = FINETUNE_CONFIG  # multimae
     preset: Optional[str] = osp.join(REPO, 'configs', 'demo', 'cpu_preset.py')
-    fractions: List[float] = field(default_factory=lambda: [0.05, 0.1, 0.25, 0.5, 1.0])
+    multimae_preset: Optional[str] = MULTIMAE_PRESET
+    pretrain_epochs: int = 80
+    pretrained: Optional[str] = None  # a checkpoint for every seed instead of pretraining
+    fractions: List[float] = field(default_factory=lambda: [0.1, 0.25, 1.0])
     inits: List[str] = field(default_factory=lambda: list(INITS))
-    pretrained: Optional[str] = None
-    iters: Optional[int] = None
+    seeds: List[int] = field(default_factory=lambda: [0, 1])
+    iters: int = 400
     subset_seed: int = 0
     stratify: bool = True
     data_root: Optional[str] = None  # None: generate DFC2023-style data in the work dir
     num_train: int = 96
     num_val: int = 16
+    num_test: int = 32
     tile_size: int = 128
-    seed: int = 0  # training seed (and data generation)
+    data_seed: int = 0
     cfg_options: List[str] = field(default_factory=list)
+    pretrain_options: List[str] = field(default_factory=list)
+    results_dir: Optional[str] = osp.join(REPO, 'docs', 'results', 'low_label')
 
 
-def run_dir(work_dir: str, init: str, fraction: float) -> str:
-    return osp.join(work_dir, f'{init}_f{fraction:g}')
+def run_name(init: str, fraction: float) -> str:
+    return f'{init}_f{fraction:g}'
 
 
 def check_pretrained(path: str) -> None:
@@ -60,110 +76,151 @@ def check_pretrained(path: str) -> None:
                          'checkpoint of tools/train.py is expected)')
 
 
-def init_options(init: str, pretrained: str) -> List[str]:
-    if init == 'scratch':
-        return []
-    return ['model.backbone.init_cfg.type=Pretrained',
-            f'model.backbone.init_cfg.checkpoint={osp.abspath(pretrained)}',
-            'model.backbone.init_cfg.prefix=backbone.']
+def plan(settings: LowLabelSettings, work_dir: str, data_root: str) -> List[Run]:
+    """Every run: the pretrainings first (they run in parallel with ``jobs`` > 1),
+    then the scratch runs, then the runs that start from a pretraining."""
+    from incomplete_fusion.datasets.label_subset import wrap_train_dataset
+    splits = [] if settings.data_root else TEST_SPLIT
+    data = ({'data_root': data_root} if settings.data_root else data_settings(settings))
+    pretrainings, runs = [], []
+    for seed in settings.seeds:
+        base = common_options(data_root, seed, settings.iters) + splits + settings.cfg_options
+        pretrain = None
+        if 'multimae' in settings.inits and not settings.pretrained:
+            pretrain = multimae_run(osp.join(work_dir, f'seed{seed}', 'multimae'), data_root,
+                                    seed, settings.pretrain_epochs, settings.multimae_preset,
+                                    settings.pretrain_options)
+            pretrainings.append(pretrain)
+        for init in settings.inits:
+            for fraction in settings.fractions:
+                options, needs, config = list(base), [], settings.config
+                record = dict(data=data, iters=settings.iters)
+                if init == 'multimae':
+                    config = settings.finetune_config
+                    checkpoint = osp.abspath(settings.pretrained or pretrain.checkpoint)
+                    options.append(f'model.backbone.init_cfg.checkpoint={checkpoint}')
+                    if pretrain:
+                        needs = [pretrain]
+                        record['pretrain_sha256'] = config_digest(pretrain.cfg, work_dir)
+                cfg = compose_config(config, settings.preset or None, options)
+                wrap_train_dataset(cfg, fraction=fraction, seed=settings.subset_seed,
+                                   stratify=settings.stratify)
+                out = osp.join(work_dir, f'seed{seed}', run_name(init, fraction))
+                run = Run('train', f'{init} {fraction:g}', seed, out, cfg, settings.preset,
+                          osp.join(out, 'train', f'iter_{settings.iters}.pth'), needs)
+                run.eval_options = {'val': VAL_SPLIT}
+                if settings.results_dir:
+                    base_path = osp.join(settings.results_dir, study_id(settings),
+                                         f'seed{seed}', run_name(init, fraction))
+                    record['config_sha256'] = config_digest(cfg, work_dir)
+                    run.published = Published(osp.abspath(base_path), record)
+                for dependency in needs:
+                    dependency.needed_by.append(run)
+                runs.append(run)
+    return pretrainings + sorted(runs, key=lambda run: bool(run.needs))
 
 
-def collect(work_dir: str, inits: Sequence[str], fractions: Sequence[float],
-            metric: str) -> Tuple[List[str], List[Row]]:
-    """Subset labels (table order) and one row per (init, fraction) from the runs' CSVs."""
-    labels, rows = None, []
-    for init in inits:
-        for fraction in fractions:
-            _, values = read_subset_csv(
-                osp.join(run_dir(work_dir, init, fraction), 'subset_eval.csv'), metric)
-            row_labels = [subset_label(subset) for subset, _ in values]
-            if labels is None:
-                labels = row_labels
-            assert row_labels == labels, 'runs were evaluated on different subsets'
-            rows.append((init, fraction, dict(zip(row_labels, (v for _, v in values)))))
-    return labels, rows
+def summarise(work_dir: str, settings: LowLabelSettings, metric: str,
+              split: str = 'test') -> Tuple[SeedStatistics, List[Tuple[str, float]]]:
+    """The seeds' statistics of every (init, fraction) (its variant name: ``"<init>
+    <fraction>"``) and the (init, fraction) of each."""
+    results, names, keys = {}, None, []
+    for init in settings.inits:
+        for fraction in settings.fractions:
+            keys.append((init, fraction))
+            for seed in settings.seeds:
+                path = subset_csv(osp.join(work_dir, f'seed{seed}', run_name(init, fraction)),
+                                  split)
+                names, rows = read_subset_csv(path, metric)
+                results.setdefault(f'{init} {fraction:g}', {})[seed] = dict(rows)
+    return SeedStatistics(names, results), keys
 
 
-def to_markdown(labels: Sequence[str], rows: Sequence[Row]) -> str:
-    header = ['init', 'fraction'] + list(labels) + ['mean']
+def to_markdown(stats: SeedStatistics, keys: List[Tuple[str, float]]) -> str:
+    """Rows (init, fraction); columns the subsets, their mean and the worst subset,
+    each as mean ± std over the seeds."""
+    rows = list(stats.subsets) + ['mean', 'worst']
+    header = ['init', 'fraction'] + [stats.row_label(r) for r in rows]
     lines = ['| ' + ' | '.join(header) + ' |',
-             '|' + '|'.join([':--', '--:'] + ['--:'] * (len(labels) + 1)) + '|']
-    for init, fraction, values in rows:
-        cells = [values[label] for label in labels]
-        cells.append(sum(cells) / len(cells))
-        lines.append('| ' + ' | '.join([init, f'{fraction:g}'] + [f'{v:.2f}' for v in cells])
-                     + ' |')
+             '|' + '|'.join([':--', '--:'] + ['--:'] * len(rows)) + '|']
+    for init, fraction in keys:
+        variant = f'{init} {fraction:g}'
+        cells = [stats.stat(variant, row).format('{:.1f}') for row in rows]
+        lines.append('| ' + ' | '.join([init, f'{fraction:g}'] + cells) + ' |')
     return '\n'.join(lines) + '\n'
 
 
-def write_csv(path: str, labels: Sequence[str], rows: Sequence[Row]) -> None:
+def write_csv(path: str, stats: SeedStatistics, keys: List[Tuple[str, float]]) -> None:
+    """One row per (init, fraction, seed): every subset, the mean and the worst subset."""
+    rows = list(stats.subsets) + ['mean', 'worst']
     with open(path, 'w', newline='') as f:
         writer = csv.writer(f)
-        writer.writerow(['init', 'fraction'] + list(labels) + ['mean'])
-        for init, fraction, values in rows:
-            cells = [values[label] for label in labels]
-            writer.writerow([init, fraction] + cells + [sum(cells) / len(cells)])
+        writer.writerow(['init', 'fraction', 'seed'] + [stats.row_label(r) for r in rows])
+        for init, fraction in keys:
+            variant = f'{init} {fraction:g}'
+            per_row = [stats.per_seed(variant, row) for row in rows]
+            for i, seed in enumerate(stats.seeds):
+                writer.writerow([init, fraction, seed] + [values[i] for values in per_row])
 
 
-def plot(path: str, labels: Sequence[str], rows: Sequence[Row], metric: str) -> None:
-    """One panel per subset: the metric against the labelled fraction, a line per init."""
+def plot(path: str, stats: SeedStatistics, keys: List[Tuple[str, float]], metric: str) -> None:
+    """One panel per subset (and the mean): the metric against the labelled fraction,
+    a line per init, error bars one std over the seeds."""
     from matplotlib.figure import Figure  # no pyplot: headless, no global state
-    cols = min(4, len(labels))
-    nrows = -(-len(labels) // cols)
-    fig = Figure(figsize=(3.2 * cols, 2.6 * nrows))
-    axes = fig.subplots(nrows, cols, squeeze=False, sharey=True).ravel()
-    inits = list(dict.fromkeys(init for init, _, _ in rows))
-    for ax, label in zip(axes, labels):
-        for init in inits:
-            points = sorted((f, v[label]) for i, f, v in rows if i == init)
-            ax.plot([p[0] for p in points], [p[1] for p in points], marker='o', label=init)
+    rows = list(stats.subsets) + ['mean']
+    cols = 4
+    fig = Figure(figsize=(3.2 * cols, 2.6 * -(-len(rows) // cols)))
+    axes = fig.subplots(-(-len(rows) // cols), cols, squeeze=False, sharey=True).ravel()
+    fractions = sorted({f for _, f in keys})
+    for ax, row in zip(axes, rows):
+        for init in dict.fromkeys(i for i, _ in keys):
+            points = [stats.stat(f'{init} {f:g}', row) for f in fractions]
+            ax.errorbar(fractions, [p.mean for p in points],
+                        yerr=[0 if p.std != p.std else p.std for p in points],
+                        marker='o', capsize=3, label=init)
         ax.set_xscale('log')
         ax.minorticks_off()
-        fractions = sorted({f for _, f, _ in rows})
         ax.set_xticks(fractions, [f'{f:g}' for f in fractions], fontsize=7)
-        ax.set_title(label, fontsize=9)
+        ax.set_title(stats.row_label(row) if row != 'mean' else 'mean over subsets',
+                     fontsize=9)
         ax.set_xlabel('labelled fraction', fontsize=8)
-    for ax in axes[len(labels):]:
+    for ax in axes[len(rows):]:
         ax.set_visible(False)
     axes[0].set_ylabel(metric)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f'{metric} per modality subset vs labelled fraction')
+    fig.suptitle(f'{metric} per modality subset vs labelled fraction, '
+                 f'{len(stats.seeds)} seed(s)')
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
-def run_low_label(settings: LowLabelSettings, work_dir: str,
-                  metric: str = 'IoU.building') -> str:
-    """Train and evaluate every (init, fraction) that is not there yet; write
-    ``low_label.{md,csv,png}``; return the markdown table."""
-    from incomplete_fusion.datasets.label_subset import wrap_train_dataset
+def run_low_label(settings: LowLabelSettings, work_dir: str, metric: str = 'IoU.building',
+                  jobs: int = 1, dry_run: bool = False) -> Tuple[Optional[str], Dict[str, str]]:
+    """Train and evaluate (or restore) every run, write ``low_label.{md,csv,png}``
+    (test tiles) and ``low_label_val.{md,csv}``. Returns the test table (None if a
+    run failed or on a dry run) and the failed runs with why."""
     work_dir = osp.abspath(work_dir)
-    if settings.data_root:
-        data_root = osp.abspath(settings.data_root) + '/'
-    else:
-        data_root = osp.join(work_dir, 'data', 'dfc2023') + '/'
-        make_dfc2023_data(data_root, settings.num_train, settings.num_val, settings.tile_size,
-                          settings.seed)
-    if 'multimae' in settings.inits:
+    data_root = (osp.abspath(settings.data_root) + '/' if settings.data_root
+                 else osp.join(work_dir, 'data', 'dfc2023') + '/')
+    runs = plan(settings, work_dir, data_root)
+    if dry_run:
+        print_plan(runs, jobs)
+        return None, {}
+    if settings.pretrained and 'multimae' in settings.inits:
         check_pretrained(settings.pretrained)
-    options = common_options(data_root, settings.seed, settings.iters) + settings.cfg_options
-    for init in settings.inits:
-        for fraction in settings.fractions:
-            out = run_dir(work_dir, init, fraction)
-            if osp.exists(osp.join(out, 'subset_eval.csv')):
-                print(f'{init} at {fraction:g}: reusing {out}')
-                continue
-            cfg = compose_config(settings.config, settings.preset or None,
-                                 options + init_options(init, settings.pretrained))
-            wrap_train_dataset(cfg, fraction=fraction, seed=settings.subset_seed,
-                               stratify=settings.stratify)
-            config_path = write_config(cfg, out, settings.preset)
-            checkpoint = train(config_path, osp.join(out, 'train'))
-            test_all_subsets(config_path, checkpoint, out)
-    labels, rows = collect(work_dir, settings.inits, settings.fractions, metric)
-    table = to_markdown(labels, rows)
-    with open(osp.join(work_dir, 'low_label.md'), 'w') as f:
-        f.write(table)
-    write_csv(osp.join(work_dir, 'low_label.csv'), labels, rows)
-    plot(osp.join(work_dir, 'low_label.png'), labels, rows, metric)
-    return table
+    if not settings.data_root:
+        make_dfc2023_data(data_root, settings.num_train, settings.num_val, settings.tile_size,
+                          settings.data_seed, settings.num_test)
+    failed = execute(runs, jobs, work_dir)
+    if failed:
+        return None, failed
+    tables = {}
+    for split, stem in (('test', 'low_label'), ('val', 'low_label_val')):
+        stats, keys = summarise(work_dir, settings, metric, split)
+        tables[split] = to_markdown(stats, keys)
+        with open(osp.join(work_dir, stem + '.md'), 'w') as f:
+            f.write(tables[split])
+        write_csv(osp.join(work_dir, stem + '.csv'), stats, keys)
+        if split == 'test':
+            plot(osp.join(work_dir, stem + '.png'), stats, keys, metric)
+    return tables['test'], failed

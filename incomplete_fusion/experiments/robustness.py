@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Tuple
 
 from .compose import REPO, common_options, compose_config, describe
 from .data import make_dfc2023_data
+from .multimae import MULTIMAE_PRESET, multimae_run
 from .runs import Published, Run, config_digest, execute, read_subset_csv, subset_csv
 from .seed_statistics import SeedStatistics
 
@@ -27,7 +28,6 @@ VARIANTS = {
     'fill-in': 'mask2former_dfc2023_semantic_fillin.py',
 }
 EVAL_ONLY = {'fill-in': 'w/o random'}  # variant -> the variant whose checkpoint it evaluates
-MULTIMAE_CONFIG = osp.join(CONFIGS, 'multimae_dfc2023.py')
 DEMO = osp.join(REPO, 'configs', 'demo')
 # the test split: the last num_test generated validation tiles (data.make_dfc2023_data)
 TEST_SPLIT = ['test_dataloader.dataset.ann_file=annotations/buildings_only_test.json',
@@ -43,7 +43,7 @@ class StudySettings:
     seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
     iters: int = 400
     preset: Optional[str] = osp.join(DEMO, 'cpu_preset.py')
-    multimae_preset: Optional[str] = osp.join(DEMO, 'cpu_preset_multimae.py')
+    multimae_preset: Optional[str] = MULTIMAE_PRESET
     pretrain_epochs: int = 20
     num_train: int = 96
     num_val: int = 16
@@ -105,16 +105,9 @@ def plan(settings: StudySettings, work_dir: str, data_root: str) -> List[Run]:
                 + settings.cfg_options)
         trained = {}
         if any(v in EVAL_ONLY for v in needed):
-            out = osp.join(work_dir, f'seed{seed}', 'multimae')
-            epochs = settings.pretrain_epochs
-            options = [f'data_root={data_root}', f'randomness.seed={seed}',
-                       f'train_cfg.max_epochs={epochs}',
-                       f'default_hooks.checkpoint.interval={epochs}']
-            options += settings.pretrain_options
-            cfg = compose_config(MULTIMAE_CONFIG, settings.multimae_preset or None, options)
-            trained['multimae'] = Run('pretrain', 'multimae', seed, out, cfg,
-                                      settings.multimae_preset,
-                                      osp.join(out, 'train', f'epoch_{epochs}.pth'))
+            trained['multimae'] = multimae_run(
+                osp.join(work_dir, f'seed{seed}', 'multimae'), data_root, seed,
+                settings.pretrain_epochs, settings.multimae_preset, settings.pretrain_options)
         for variant in (v for v in needed if v not in EVAL_ONLY):
             out = variant_dir(work_dir, variant, seed)
             cfg = compose_config(variant_config(variant), settings.preset or None, base)
