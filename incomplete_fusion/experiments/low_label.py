@@ -41,7 +41,7 @@ class LowLabelSettings:
     finetune_config: str = FINETUNE_CONFIG  # multimae
     preset: Optional[str] = osp.join(REPO, 'configs', 'demo', 'cpu_preset.py')
     multimae_preset: Optional[str] = MULTIMAE_PRESET
-    pretrain_epochs: int = 80
+    pretrain_epochs: int = 60
     pretrained: Optional[str] = None  # a checkpoint for every seed instead of pretraining
     fractions: List[float] = field(default_factory=lambda: [0.1, 0.25, 1.0])
     inits: List[str] = field(default_factory=lambda: list(INITS))
