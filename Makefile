@@ -11,4 +11,4 @@ demo: setup
 	$(PY) tools/demo.py --work-dir work_dirs/demo
 
 test: setup
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q --durations=15
