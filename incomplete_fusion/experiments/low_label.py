@@ -16,6 +16,7 @@ from a results folder. The command line: ``tools/low_label_study.py``; docs/resu
 "Low-label fine-tuning".
 """
 import csv
+import math
 import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -23,8 +24,8 @@ from typing import Dict, List, Optional, Tuple
 from .compose import REPO, common_options, compose_config
 from .data import make_dfc2023_data
 from .multimae import MULTIMAE_PRESET, multimae_run
-from .robustness import TEST_SPLIT, VAL_SPLIT, data_settings, print_plan, study_id
-from .runs import Published, Run, config_digest, execute, read_subset_csv, subset_csv
+from .robustness import TEST_SPLIT, print_plan, publish_to
+from .runs import Run, config_digest, execute, read_subset_csv, subset_csv
 from .seed_statistics import SeedStatistics
 
 INITS = ('scratch', 'multimae')
@@ -61,7 +62,13 @@ class LowLabelSettings:
 
 
 def run_name(init: str, fraction: float) -> str:
+    """The run's folder (and published record) name."""
     return f'{init}_f{fraction:g}'
+
+
+def variant_name(init: str, fraction: float) -> str:
+    """The run's variant: its name in the plan and its key in the seeds' statistics."""
+    return f'{init} {fraction:g}'
 
 
 def check_pretrained(path: str) -> None:
@@ -81,7 +88,7 @@ def plan(settings: LowLabelSettings, work_dir: str, data_root: str) -> List[Run]
     then the scratch runs, then the runs that start from a pretraining."""
     from incomplete_fusion.datasets.label_subset import wrap_train_dataset
     splits = [] if settings.data_root else TEST_SPLIT
-    data = ({'data_root': data_root} if settings.data_root else data_settings(settings))
+    given_data = {'data': {'data_root': data_root}} if settings.data_root else {}
     pretrainings, runs = [], []
     for seed in settings.seeds:
         base = common_options(data_root, seed, settings.iters) + splits + settings.cfg_options
@@ -94,7 +101,7 @@ def plan(settings: LowLabelSettings, work_dir: str, data_root: str) -> List[Run]
         for init in settings.inits:
             for fraction in settings.fractions:
                 options, needs, config = list(base), [], settings.config
-                record = dict(data=data, iters=settings.iters)
+                record = dict(given_data)
                 if init == 'multimae':
                     config = settings.finetune_config
                     checkpoint = osp.abspath(settings.pretrained or pretrain.checkpoint)
@@ -106,14 +113,9 @@ def plan(settings: LowLabelSettings, work_dir: str, data_root: str) -> List[Run]
                 wrap_train_dataset(cfg, fraction=fraction, seed=settings.subset_seed,
                                    stratify=settings.stratify)
                 out = osp.join(work_dir, f'seed{seed}', run_name(init, fraction))
-                run = Run('train', f'{init} {fraction:g}', seed, out, cfg, settings.preset,
-                          osp.join(out, 'train', f'iter_{settings.iters}.pth'), needs)
-                run.eval_options = {'val': VAL_SPLIT}
-                if settings.results_dir:
-                    base_path = osp.join(settings.results_dir, study_id(settings),
-                                         f'seed{seed}', run_name(init, fraction))
-                    record['config_sha256'] = config_digest(cfg, work_dir)
-                    run.published = Published(osp.abspath(base_path), record)
+                run = publish_to(settings, work_dir, Run(
+                    'train', variant_name(init, fraction), seed, out, cfg, settings.preset,
+                    osp.join(out, 'train', f'iter_{settings.iters}.pth'), needs), **record)
                 for dependency in needs:
                     dependency.needed_by.append(run)
                 runs.append(run)
@@ -132,7 +134,7 @@ def summarise(work_dir: str, settings: LowLabelSettings, metric: str,
                 path = subset_csv(osp.join(work_dir, f'seed{seed}', run_name(init, fraction)),
                                   split)
                 names, rows = read_subset_csv(path, metric)
-                results.setdefault(f'{init} {fraction:g}', {})[seed] = dict(rows)
+                results.setdefault(variant_name(init, fraction), {})[seed] = dict(rows)
     return SeedStatistics(names, results), keys
 
 
@@ -144,7 +146,7 @@ def to_markdown(stats: SeedStatistics, keys: List[Tuple[str, float]]) -> str:
     lines = ['| ' + ' | '.join(header) + ' |',
              '|' + '|'.join([':--', '--:'] + ['--:'] * len(rows)) + '|']
     for init, fraction in keys:
-        variant = f'{init} {fraction:g}'
+        variant = variant_name(init, fraction)
         cells = [stats.stat(variant, row).format('{:.1f}') for row in rows]
         lines.append('| ' + ' | '.join([init, f'{fraction:g}'] + cells) + ' |')
     return '\n'.join(lines) + '\n'
@@ -157,8 +159,7 @@ def write_csv(path: str, stats: SeedStatistics, keys: List[Tuple[str, float]]) -
         writer = csv.writer(f)
         writer.writerow(['init', 'fraction', 'seed'] + [stats.row_label(r) for r in rows])
         for init, fraction in keys:
-            variant = f'{init} {fraction:g}'
-            per_row = [stats.per_seed(variant, row) for row in rows]
+            per_row = [stats.per_seed(variant_name(init, fraction), row) for row in rows]
             for i, seed in enumerate(stats.seeds):
                 writer.writerow([init, fraction, seed] + [values[i] for values in per_row])
 
@@ -168,15 +169,15 @@ def plot(path: str, stats: SeedStatistics, keys: List[Tuple[str, float]], metric
     a line per init, error bars one std over the seeds."""
     from matplotlib.figure import Figure  # no pyplot: headless, no global state
     rows = list(stats.subsets) + ['mean']
-    cols = 4
-    fig = Figure(figsize=(3.2 * cols, 2.6 * -(-len(rows) // cols)))
-    axes = fig.subplots(-(-len(rows) // cols), cols, squeeze=False, sharey=True).ravel()
+    cols, nrows = 4, -(-len(rows) // 4)
+    fig = Figure(figsize=(3.2 * cols, 2.6 * nrows))
+    axes = fig.subplots(nrows, cols, squeeze=False, sharey=True).ravel()
     fractions = sorted({f for _, f in keys})
     for ax, row in zip(axes, rows):
         for init in dict.fromkeys(i for i, _ in keys):
-            points = [stats.stat(f'{init} {f:g}', row) for f in fractions]
+            points = [stats.stat(variant_name(init, f), row) for f in fractions]
             ax.errorbar(fractions, [p.mean for p in points],
-                        yerr=[0 if p.std != p.std else p.std for p in points],
+                        yerr=[0 if math.isnan(p.std) else p.std for p in points],
                         marker='o', capsize=3, label=init)
         ax.set_xscale('log')
         ax.minorticks_off()

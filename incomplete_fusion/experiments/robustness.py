@@ -81,14 +81,15 @@ def data_settings(settings: StudySettings) -> dict:
             for key in ('num_train', 'num_val', 'num_test', 'tile_size', 'data_seed')}
 
 
-def publish_to(settings: StudySettings, work_dir: str, run: Run) -> Run:
-    """Give ``run`` its published record under ``results_dir`` (if any)."""
+def publish_to(settings: StudySettings, work_dir: str, run: Run, **record) -> Run:
+    """Give ``run`` its validation split and its published record under ``results_dir``
+    (if any): config digest, data and budget, updated by ``record``."""
     if settings.results_dir and run.kind != 'pretrain':
         base = osp.join(settings.results_dir, study_id(settings), f'seed{run.seed}',
                         osp.basename(run.out))
-        run.published = Published(osp.abspath(base), dict(
-            config_sha256=config_digest(run.cfg, work_dir), data=data_settings(settings),
-            iters=settings.iters))
+        record = dict(dict(config_sha256=config_digest(run.cfg, work_dir),
+                           data=data_settings(settings), iters=settings.iters), **record)
+        run.published = Published(osp.abspath(base), record)
     run.eval_options = {'val': VAL_SPLIT}
     return run
 
